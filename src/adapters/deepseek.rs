@@ -1,0 +1,19 @@
+//! DeepSeek: OpenAI-compatible, with `reasoning_content`, the `thinking` switch,
+//! cache hit/miss usage and `: keep-alive` comments (all handled by the family code).
+//! Tool-call turns must replay the assistant's `reasoning_content`, so it is forwarded.
+
+use super::openai::{MaxTokensField, OPENAI_QUIRKS, OpenAiFamily, Quirks, Thinking};
+
+/// DeepSeek's quirks.
+pub const DEEPSEEK_QUIRKS: Quirks = Quirks {
+    max_tokens: MaxTokensField::MaxTokens,
+    developer_role: false,
+    replay_reasoning: true,
+    thinking: Thinking::DeepSeek,
+    ..OPENAI_QUIRKS
+};
+
+/// The `deepseek` kind. Base URL `https://api.deepseek.com`.
+pub static DEEPSEEK: OpenAiFamily = OpenAiFamily {
+    quirks: DEEPSEEK_QUIRKS,
+};

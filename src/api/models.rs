@@ -1,0 +1,76 @@
+//! `GET /v1/models` and `GET /v1/models/{id}`: the models and routes clients may name.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use super::AppState;
+use crate::error::GatewayError;
+
+#[derive(Serialize)]
+struct ModelObject<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    owned_by: &'a str,
+}
+
+#[derive(Serialize)]
+struct ModelList<'a> {
+    object: &'static str,
+    data: Vec<ModelObject<'a>>,
+}
+
+fn entries(state: &AppState) -> Vec<ModelObject<'_>> {
+    let mut data: Vec<ModelObject<'_>> = state
+        .router
+        .route_names()
+        .iter()
+        .map(|r| ModelObject {
+            id: r,
+            object: "model",
+            created: 0,
+            owned_by: "switchyard",
+        })
+        .collect();
+    let mut offers: Vec<_> = state.router.offers().collect();
+    offers.sort_by(|a, b| {
+        a.name
+            .cmp(&b.name)
+            .then(a.provider.name.cmp(&b.provider.name))
+    });
+    offers.dedup_by(|a, b| a.name == b.name);
+    data.extend(offers.into_iter().map(|m| ModelObject {
+        id: &m.name,
+        object: "model",
+        created: 0,
+        owned_by: &m.provider.name,
+    }));
+    data
+}
+
+/// Lists routes, then models.
+pub async fn list(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, GatewayError> {
+    state.keys.authenticate(&req)?;
+    Ok(HttpResponse::Ok().json(ModelList {
+        object: "list",
+        data: entries(&state),
+    }))
+}
+
+/// One model or route by id.
+pub async fn retrieve(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, GatewayError> {
+    state.keys.authenticate(&req)?;
+    let entries = entries(&state);
+    let found = entries
+        .into_iter()
+        .find(|m| m.id == id.as_str())
+        .ok_or_else(|| GatewayError::ModelNotFound(id.to_string()))?;
+    Ok(HttpResponse::Ok().json(found))
+}

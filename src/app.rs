@@ -1,0 +1,131 @@
+//! Builds the actix App from a validated [`Config`] and starts it.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{App, HttpMessage, HttpServer, web};
+
+use crate::api::auth::KeyStore;
+use crate::api::{self, AppState, headers};
+use crate::canonical::ids;
+use crate::config::Config;
+use crate::dispatch::Dispatcher;
+use crate::scheduler::Router;
+
+/// The request id of the request being served.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// A gateway bound to its address.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    server: Option<Server>,
+    handle: ServerHandle,
+}
+
+impl Gateway {
+    /// Binds the gateway (use port 0 for an OS-chosen port) without running it yet.
+    pub fn bind(config: Config, listen: &str) -> std::io::Result<Self> {
+        for w in &config.warnings {
+            tracing::warn!("{w}");
+        }
+        let state = web::Data::new(AppState {
+            router: Router::new(&config),
+            dispatcher: Dispatcher::new(config.dispatch.clone()),
+            keys: KeyStore::new(&config.keys),
+            admin_token: config.admin_token.clone(),
+            max_body_bytes: config.max_body_bytes,
+        });
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap_fn(|req, srv| {
+                    let id = incoming_request_id(&req).unwrap_or_else(ids::request_id);
+                    req.extensions_mut().insert(RequestId(id.clone()));
+                    let started = Instant::now();
+                    let method = req.method().clone();
+                    let path = req.path().to_owned();
+                    let fut = srv.call(req);
+                    async move {
+                        let mut res = fut.await?;
+                        let h = res.headers();
+                        let get = |name: &str| {
+                            h.get(name)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("-")
+                                .to_owned()
+                        };
+                        tracing::info!(
+                            request_id = %id,
+                            method = %method,
+                            path = %path,
+                            status = res.status().as_u16(),
+                            provider = %get(headers::PROVIDER),
+                            model = %get(headers::MODEL),
+                            attempts = %get(headers::ATTEMPTS),
+                            head_ms = started.elapsed().as_secs_f64() * 1000.0,
+                            "request"
+                        );
+                        if let Ok(v) = HeaderValue::from_str(&id) {
+                            res.headers_mut()
+                                .insert(HeaderName::from_static(headers::REQUEST_ID), v);
+                        }
+                        Ok(res)
+                    }
+                })
+                .configure(api::configure)
+        })
+        .disable_signals();
+        if let Some(n) = config.workers {
+            server = server.workers(n);
+        }
+        let server = server.bind(listen)?;
+        let addr = server
+            .addrs()
+            .first()
+            .copied()
+            .ok_or_else(|| std::io::Error::other("gateway bound no address"))?;
+        let server = server.run();
+        let handle = server.handle();
+        Ok(Self {
+            addr,
+            server: Some(server),
+            handle,
+        })
+    }
+
+    /// Starts serving in the background (tests, demo).
+    pub fn spawn(mut self) -> Self {
+        if let Some(server) = self.server.take() {
+            actix_web::rt::spawn(server);
+        }
+        self
+    }
+
+    /// Serves until the server stops.
+    pub async fn run(mut self) -> std::io::Result<()> {
+        match self.server.take() {
+            Some(server) => server.await,
+            None => Ok(()),
+        }
+    }
+
+    /// A handle to stop the server.
+    pub fn handle(&self) -> ServerHandle {
+        self.handle.clone()
+    }
+
+    /// `http://addr`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// A client-supplied `x-request-id`, if it is short and printable.
+fn incoming_request_id(req: &actix_web::dev::ServiceRequest) -> Option<String> {
+    let v = req.headers().get(headers::REQUEST_ID)?.to_str().ok()?;
+    let ok = !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic());
+    ok.then(|| v.to_owned())
+}

@@ -1,0 +1,418 @@
+//! The chat request as clients send it (OpenAI Chat Completions), plus its validation.
+//!
+//! Unknown top-level fields are ignored, as the OpenAI SDKs pass provider extras through
+//! `extra_body`; known fields are typed so a wrong type is a 400 naming the field.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
+
+use crate::error::GatewayError;
+
+/// `POST /v1/chat/completions` body.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ChatRequest {
+    /// A model name, `provider/model`, or a route name.
+    pub model: String,
+    /// The conversation, oldest first.
+    pub messages: Vec<Message>,
+    /// Stream the answer as SSE chunks.
+    #[serde(default)]
+    pub stream: bool,
+    /// `{"include_usage": true}` adds a final usage chunk to a stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<StreamOptions>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    /// Only 1 is supported; anything else is rejected with a 400.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Stop>,
+    /// Deprecated by OpenAI but still what most clients send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<Tool>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<ToolChoice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel_tool_calls: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<ResponseFormat>,
+    /// End-user id; forwarded where the provider accepts it, never part of a cache key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// `low|medium|high|…`; mapped to each provider's thinking switch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<String>,
+}
+
+impl ChatRequest {
+    /// The output cap the client asked for, whichever field it used.
+    pub fn max_output_tokens(&self) -> Option<u32> {
+        self.max_completion_tokens.or(self.max_tokens)
+    }
+
+    /// Whether a stream should end with a usage chunk.
+    pub fn include_usage(&self) -> bool {
+        self.stream_options
+            .as_ref()
+            .is_some_and(|o| o.include_usage.unwrap_or(false))
+    }
+
+    /// Checks what serde cannot: non-empty messages, n = 1, ranges, tool-message ids.
+    pub fn validate(&self) -> Result<(), GatewayError> {
+        if self.model.is_empty() {
+            return Err(GatewayError::invalid(
+                "you must provide a model parameter",
+                "model",
+            ));
+        }
+        if self.messages.is_empty() {
+            return Err(GatewayError::invalid(
+                "'messages' must contain at least one message",
+                "messages",
+            ));
+        }
+        if let Some(n) = self.n
+            && n != 1
+        {
+            return Err(GatewayError::invalid(
+                format!("n={n} is not supported: Switchyard returns exactly one choice (n=1)"),
+                "n",
+            ));
+        }
+        if let Some(t) = self.temperature
+            && !(0.0..=2.0).contains(&t)
+        {
+            return Err(GatewayError::invalid(
+                format!("{t} is greater than the maximum of 2 or less than 0 - 'temperature'"),
+                "temperature",
+            ));
+        }
+        if let Some(p) = self.top_p
+            && !(0.0..=1.0).contains(&p)
+        {
+            return Err(GatewayError::invalid(
+                format!("{p} is out of range [0, 1] - 'top_p'"),
+                "top_p",
+            ));
+        }
+        if let Some(Stop::Many(stops)) = &self.stop
+            && stops.len() > 4
+        {
+            return Err(GatewayError::invalid(
+                "'stop' accepts at most 4 sequences",
+                "stop",
+            ));
+        }
+        for (i, m) in self.messages.iter().enumerate() {
+            match m.role {
+                Role::Tool if m.tool_call_id.as_deref().is_none_or(str::is_empty) => {
+                    return Err(GatewayError::invalid(
+                        format!("messages[{i}]: a 'tool' message needs 'tool_call_id'"),
+                        format!("messages[{i}].tool_call_id"),
+                    ));
+                }
+                Role::User | Role::System | Role::Developer if m.content.is_none() => {
+                    return Err(GatewayError::invalid(
+                        format!("messages[{i}]: missing required parameter 'content'"),
+                        format!("messages[{i}].content"),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if let Some(ToolChoice::Function(name)) = &self.tool_choice {
+            let declared = self
+                .tools
+                .iter()
+                .flatten()
+                .any(|t| t.function.name == *name);
+            if !declared {
+                return Err(GatewayError::invalid(
+                    format!("tool_choice names '{name}', which is not among 'tools'"),
+                    "tool_choice",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `stream_options`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct StreamOptions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_usage: Option<bool>,
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    Developer,
+    User,
+    Assistant,
+    Tool,
+}
+
+/// One message of the conversation.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Message {
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Content>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Calls an assistant message made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    /// The call a `tool` message answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// DeepSeek/Qwen thinking text, echoed back by clients that keep it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+}
+
+impl Message {
+    /// The message's text: the string content, or its text parts joined.
+    pub fn text(&self) -> String {
+        match &self.content {
+            None => String::new(),
+            Some(Content::Text(t)) => t.clone(),
+            Some(Content::Parts(parts)) => {
+                let mut out = String::new();
+                for p in parts {
+                    if let ContentPart::Text { text } = p {
+                        out.push_str(text);
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+/// A message's content: a plain string or typed parts.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+/// One part of a multi-part message.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ContentPart {
+    Text { text: String },
+    ImageUrl { image_url: ImageUrl },
+}
+
+/// An image by `https://` URL or `data:` URL.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ImageUrl {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl ImageUrl {
+    /// `(media type, base64 data)` when this is a `data:` URL.
+    pub fn as_data(&self) -> Option<(&str, &str)> {
+        let rest = self.url.strip_prefix("data:")?;
+        let (media, data) = rest.split_once(";base64,")?;
+        Some((media, data))
+    }
+}
+
+/// A tool call made by the assistant.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct ToolCall {
+    pub id: String,
+    #[serde(rename = "type", default = "function_type")]
+    pub kind: String,
+    pub function: FunctionCall,
+}
+
+fn function_type() -> String {
+    "function".to_owned()
+}
+
+/// The function a tool call names, with its arguments as a JSON string.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct FunctionCall {
+    pub name: String,
+    #[serde(default)]
+    pub arguments: String,
+}
+
+/// A tool the model may call.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Tool {
+    #[serde(rename = "type", default = "function_type")]
+    pub kind: String,
+    pub function: FunctionDef,
+}
+
+/// A function declaration.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct FunctionDef {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// JSON Schema of the arguments, kept as raw JSON: the gateway never inspects it
+    /// on the request path, it only forwards it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Box<RawValue>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
+}
+
+/// `tool_choice`: `"none" | "auto" | "required"` or a named function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolChoice {
+    None,
+    Auto,
+    Required,
+    Function(String),
+}
+
+impl<'de> Deserialize<'de> for ToolChoice {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Mode(String),
+            Named { function: Named },
+        }
+        #[derive(Deserialize)]
+        struct Named {
+            name: String,
+        }
+        match Raw::deserialize(d)? {
+            Raw::Mode(m) => match m.as_str() {
+                "none" => Ok(Self::None),
+                "auto" => Ok(Self::Auto),
+                "required" => Ok(Self::Required),
+                other => Err(serde::de::Error::custom(format!(
+                    "unknown tool_choice '{other}', expected none, auto, required or an object naming a function"
+                ))),
+            },
+            Raw::Named { function } => Ok(Self::Function(function.name)),
+        }
+    }
+}
+
+impl Serialize for ToolChoice {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::None => s.serialize_str("none"),
+            Self::Auto => s.serialize_str("auto"),
+            Self::Required => s.serialize_str("required"),
+            Self::Function(name) => {
+                serde_json::json!({"type": "function", "function": {"name": name}}).serialize(s)
+            }
+        }
+    }
+}
+
+/// `stop`: one string or up to four.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Stop {
+    /// The sequences as a slice-like list.
+    pub fn as_slice(&self) -> &[String] {
+        match self {
+            Self::One(s) => std::slice::from_ref(s),
+            Self::Many(v) => v,
+        }
+    }
+}
+
+/// `response_format`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResponseFormat {
+    Text,
+    JsonObject,
+    JsonSchema { json_schema: JsonSchemaFormat },
+}
+
+/// The `json_schema` member of a `json_schema` response format.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct JsonSchemaFormat {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
+}
+
+/// Parses a request body, naming the offending field on failure.
+pub fn parse_request(body: &[u8]) -> Result<ChatRequest, GatewayError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    match serde_path_to_error::deserialize::<_, ChatRequest>(de) {
+        Ok(req) => Ok(req),
+        Err(err) => {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                return Err(GatewayError::InvalidRequest {
+                    message: format!("we could not parse the JSON body of your request: {inner}"),
+                    param: None,
+                    code: Some("invalid_json"),
+                });
+            }
+            let text = inner.to_string();
+            // serde reports a missing field at the parent's path; name the field itself.
+            if let Some(field) = missing_field(&text) {
+                let param = if path == "." {
+                    field.to_owned()
+                } else {
+                    format!("{path}.{field}")
+                };
+                return Err(GatewayError::InvalidRequest {
+                    message: format!("missing required parameter: '{param}'"),
+                    param: Some(param),
+                    code: Some("missing_required_parameter"),
+                });
+            }
+            let text = text.split(" at line ").next().unwrap_or(&text).to_owned();
+            let param = (path != ".").then_some(path);
+            Err(GatewayError::InvalidRequest {
+                message: match &param {
+                    Some(p) => format!("invalid value for '{p}': {text}"),
+                    None => format!("invalid request body: {text}"),
+                },
+                param,
+                code: Some("invalid_type"),
+            })
+        }
+    }
+}
+
+fn missing_field(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix("missing field `")?;
+    rest.split('`').next()
+}

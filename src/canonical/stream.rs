@@ -1,0 +1,283 @@
+//! Provider-neutral stream events and the encoder that turns them into OpenAI SSE.
+//!
+//! Every adapter's stream decoder emits [`StreamEvent`]s; one [`ChunkEncoder`] per client
+//! stream writes them as `chat.completion.chunk` events with one stable `id` and
+//! `created`, the assistant role first, tool-call deltas indexed from 0, the finish
+//! reason on the last choice chunk, the usage chunk when asked for, then `[DONE]`.
+
+use bytes::{BufMut, BytesMut};
+
+use super::chunk::{ChatChunk, ChunkChoice, Delta, FunctionDelta, ToolCallDelta};
+use super::ids;
+use super::response::FinishReason;
+use super::usage::Usage;
+
+/// One thing a provider stream said, in canonical terms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamEvent {
+    /// Answer text to append.
+    Text(String),
+    /// Thinking text to append.
+    Reasoning(String),
+    /// A new tool call: `index` counts tool calls only, from 0.
+    ToolCallStart {
+        index: u32,
+        id: String,
+        name: String,
+    },
+    /// A fragment of the JSON arguments of call `index`.
+    ToolCallArgs { index: u32, arguments: String },
+    /// The model finished.
+    Finish(FinishReason),
+    /// Token usage so far; a later event replaces an earlier one.
+    Usage(Usage),
+}
+
+/// Writes one client stream's SSE bytes.
+#[derive(Debug)]
+pub struct ChunkEncoder {
+    id: String,
+    created: u64,
+    model: String,
+    include_usage: bool,
+    started: bool,
+    finished: bool,
+    usage: Option<Usage>,
+}
+
+impl ChunkEncoder {
+    /// A fresh stream answering as `model`.
+    pub fn new(model: &str, include_usage: bool) -> Self {
+        Self {
+            id: ids::completion_id(),
+            created: ids::unix_now(),
+            model: model.to_owned(),
+            include_usage,
+            started: false,
+            finished: false,
+            usage: None,
+        }
+    }
+
+    /// The completion id every chunk carries.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The usage reported so far.
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    /// Whether a finish reason has been sent.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Writes the opening chunk (`role: assistant`) if it has not been written yet.
+    pub fn start(&mut self, out: &mut BytesMut) {
+        if !self.started {
+            self.started = true;
+            self.write(
+                out,
+                Delta {
+                    role: Some("assistant"),
+                    content: Some(""),
+                    ..Delta::default()
+                },
+                None,
+            );
+        }
+    }
+
+    /// Writes what `event` adds to the stream (usage is held for the end).
+    pub fn push(&mut self, event: &StreamEvent, out: &mut BytesMut) {
+        self.start(out);
+        match event {
+            StreamEvent::Text(t) if !t.is_empty() => self.write(
+                out,
+                Delta {
+                    content: Some(t),
+                    ..Delta::default()
+                },
+                None,
+            ),
+            StreamEvent::Reasoning(t) if !t.is_empty() => self.write(
+                out,
+                Delta {
+                    reasoning_content: Some(t),
+                    ..Delta::default()
+                },
+                None,
+            ),
+            StreamEvent::Text(_) | StreamEvent::Reasoning(_) => {}
+            StreamEvent::ToolCallStart { index, id, name } => self.write(
+                out,
+                Delta {
+                    tool_calls: Some([ToolCallDelta {
+                        index: *index,
+                        id: Some(id),
+                        kind: Some("function"),
+                        function: FunctionDelta {
+                            name: Some(name),
+                            arguments: "",
+                        },
+                    }]),
+                    ..Delta::default()
+                },
+                None,
+            ),
+            StreamEvent::ToolCallArgs { index, arguments } if !arguments.is_empty() => self.write(
+                out,
+                Delta {
+                    tool_calls: Some([ToolCallDelta {
+                        index: *index,
+                        id: None,
+                        kind: None,
+                        function: FunctionDelta {
+                            name: None,
+                            arguments,
+                        },
+                    }]),
+                    ..Delta::default()
+                },
+                None,
+            ),
+            StreamEvent::ToolCallArgs { .. } => {}
+            StreamEvent::Finish(reason) => {
+                if !self.finished {
+                    self.finished = true;
+                    self.write(out, Delta::default(), Some(reason.as_str()));
+                }
+            }
+            StreamEvent::Usage(u) => self.usage = Some(*u),
+        }
+    }
+
+    /// Ends a successful stream: the usage chunk if asked for, then `[DONE]`.
+    /// `fallback_usage` stands in when the provider reported none.
+    pub fn finish(&mut self, fallback_usage: Usage, out: &mut BytesMut) {
+        self.start(out);
+        if self.include_usage {
+            let usage = self.usage.unwrap_or(fallback_usage);
+            let chunk = ChatChunk {
+                id: &self.id,
+                object: "chat.completion.chunk",
+                created: self.created,
+                model: &self.model,
+                choices: &[],
+                usage: Some(Some(&usage)),
+            };
+            write_event(out, &chunk);
+        }
+        out.extend_from_slice(b"data: [DONE]\n\n");
+    }
+
+    fn write(&self, out: &mut BytesMut, delta: Delta<'_>, finish: Option<&'static str>) {
+        let choice = [ChunkChoice {
+            index: 0,
+            delta,
+            logprobs: None,
+            finish_reason: finish,
+        }];
+        let chunk = ChatChunk {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            choices: &choice,
+            usage: self.include_usage.then_some(None),
+        };
+        write_event(out, &chunk);
+    }
+}
+
+/// Writes `data: <json>\n\n`.
+pub fn write_event<T: serde::Serialize>(out: &mut BytesMut, value: &T) {
+    out.extend_from_slice(b"data: ");
+    // Serialising our own plain structs into memory cannot fail.
+    let _ = serde_json::to_writer(out.writer(), value);
+    out.extend_from_slice(b"\n\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(out: &BytesMut) -> Vec<serde_json::Value> {
+        std::str::from_utf8(out)
+            .unwrap()
+            .split("\n\n")
+            .filter(|e| !e.is_empty() && *e != "data: [DONE]")
+            .map(|e| serde_json::from_str(e.strip_prefix("data: ").unwrap()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn text_stream_has_role_first_finish_last_and_done() {
+        let mut enc = ChunkEncoder::new("m", false);
+        let mut out = BytesMut::new();
+        enc.push(&StreamEvent::Text("Hel".into()), &mut out);
+        enc.push(&StreamEvent::Text("lo".into()), &mut out);
+        enc.push(&StreamEvent::Finish(FinishReason::Stop), &mut out);
+        enc.finish(Usage::default(), &mut out);
+        assert!(out.ends_with(b"data: [DONE]\n\n"));
+        let v = lines(&out);
+        assert_eq!(v.len(), 4);
+        assert_eq!(v[0]["choices"][0]["delta"]["role"], "assistant");
+        assert_eq!(v[1]["choices"][0]["delta"]["content"], "Hel");
+        assert_eq!(v[3]["choices"][0]["finish_reason"], "stop");
+        assert!(
+            v.iter()
+                .all(|c| c["id"] == v[0]["id"] && c.get("usage").is_none())
+        );
+    }
+
+    #[test]
+    fn usage_chunk_comes_last_with_empty_choices() {
+        let mut enc = ChunkEncoder::new("m", true);
+        let mut out = BytesMut::new();
+        enc.push(&StreamEvent::Finish(FinishReason::Stop), &mut out);
+        let u = Usage {
+            prompt_tokens: 3,
+            completion_tokens: 4,
+            ..Usage::default()
+        };
+        enc.push(&StreamEvent::Usage(u), &mut out);
+        enc.finish(Usage::default(), &mut out);
+        let v = lines(&out);
+        assert!(v[0]["usage"].is_null());
+        let last = v.last().unwrap();
+        assert_eq!(last["choices"].as_array().unwrap().len(), 0);
+        assert_eq!(last["usage"]["total_tokens"], 7);
+    }
+
+    #[test]
+    fn tool_call_start_carries_id_and_name_then_fragments() {
+        let mut enc = ChunkEncoder::new("m", false);
+        let mut out = BytesMut::new();
+        enc.push(
+            &StreamEvent::ToolCallStart {
+                index: 0,
+                id: "call_1".into(),
+                name: "f".into(),
+            },
+            &mut out,
+        );
+        enc.push(
+            &StreamEvent::ToolCallArgs {
+                index: 0,
+                arguments: "{}".into(),
+            },
+            &mut out,
+        );
+        let v = lines(&out);
+        let first = &v[1]["choices"][0]["delta"]["tool_calls"][0];
+        assert_eq!(first["id"], "call_1");
+        assert_eq!(first["type"], "function");
+        assert_eq!(first["function"]["name"], "f");
+        let frag = &v[2]["choices"][0]["delta"]["tool_calls"][0];
+        assert!(frag.get("id").is_none());
+        assert_eq!(frag["function"]["arguments"], "{}");
+    }
+}

@@ -1,0 +1,381 @@
+//! Configuration: TOML in, a validated [`Config`] out.
+//!
+//! Two layers: [`raw`] mirrors the file and rejects unknown keys with the path of the
+//! key; [`validate`] resolves defaults, secrets and cross-references.
+
+pub mod raw;
+pub mod secret;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::adapters::ProviderKind;
+use raw::RawConfig;
+pub use secret::{Resolved, Secret, SecretSource};
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default body limit: large enough for a few images as data URLs.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// The placeholder in `base_url` that stands for the simulated providers' address.
+pub const MOCK_PLACEHOLDER: &str = "{mock}";
+
+/// A config that failed to load.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+fn invalid(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+/// A checked configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub listen: String,
+    pub max_body_bytes: usize,
+    pub workers: Option<usize>,
+    pub admin_token: Option<Secret>,
+    pub dispatch: DispatchConfig,
+    pub providers: Vec<Arc<ProviderConfig>>,
+    pub models: Vec<Arc<ModelConfig>>,
+    pub routes: BTreeMap<String, Vec<String>>,
+    pub keys: Vec<GatewayKeyConfig>,
+    /// Things that load but deserve the operator's attention (disabled providers).
+    pub warnings: Vec<String>,
+}
+
+/// How a plan is run.
+#[derive(Debug, Clone)]
+pub struct DispatchConfig {
+    pub retry_delay: Duration,
+    pub max_attempts: u32,
+}
+
+/// One upstream account.
+#[derive(Debug)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Without a trailing slash.
+    pub base_url: String,
+    pub keys: Vec<Secret>,
+    pub timeout: Duration,
+    pub first_byte_timeout: Duration,
+}
+
+/// Prices in USD per million tokens.
+#[derive(Debug, Clone, Copy)]
+pub struct Prices {
+    pub input: f64,
+    pub output: f64,
+    pub cached_input: f64,
+}
+
+/// One model at one provider.
+#[derive(Debug)]
+pub struct ModelConfig {
+    pub name: String,
+    pub provider: Arc<ProviderConfig>,
+    pub upstream: String,
+    pub prices: Prices,
+    pub context_window: u32,
+    pub max_output_tokens: u32,
+}
+
+/// A gateway key, kept only as its SHA-256.
+#[derive(Debug, Clone)]
+pub struct GatewayKeyConfig {
+    pub id: String,
+    pub sha256: [u8; 32],
+    pub tenant: String,
+    pub tier: String,
+}
+
+impl Config {
+    /// Loads and validates a config file. `mock_addr` replaces `{mock}` in base URLs.
+    pub fn load(path: &Path, mock_addr: Option<&str>) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text, path.parent(), mock_addr)
+    }
+
+    /// Parses and validates config text; secret files resolve against `base_dir`.
+    pub fn from_toml(
+        text: &str,
+        base_dir: Option<&Path>,
+        mock_addr: Option<&str>,
+    ) -> Result<Self, ConfigError> {
+        let de = toml::Deserializer::parse(text).map_err(|e| invalid("config", e.message()))?;
+        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            invalid(path, humanize(e.into_inner().message()))
+        })?;
+        validate(raw, base_dir, mock_addr)
+    }
+}
+
+/// Rewrites serde's Rust type names in plain words: `expected u64` → `expected an integer`.
+fn humanize(message: &str) -> String {
+    let mut out = message.to_owned();
+    for (rust, plain) in [
+        ("expected u64", "expected an integer"),
+        ("expected u32", "expected an integer"),
+        ("expected usize", "expected an integer"),
+        ("expected i64", "expected an integer"),
+        ("expected f64", "expected a number"),
+        ("expected a boolean", "expected true or false"),
+    ] {
+        out = out.replace(rust, plain);
+    }
+    out
+}
+
+/// Hex SHA-256 of a gateway key, as `key_sha256` expects.
+pub fn key_digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// Resolves defaults, secrets and cross-references.
+pub fn validate(
+    raw: RawConfig,
+    base_dir: Option<&Path>,
+    mock_addr: Option<&str>,
+) -> Result<Config, ConfigError> {
+    let mut warnings = Vec::new();
+
+    let mut providers = Vec::new();
+    let mut disabled_providers = HashSet::new();
+    for (name, p) in raw.providers {
+        let at = format!("providers.{name}");
+        let uses_mock = p.base_url.contains(MOCK_PLACEHOLDER);
+        let base_url = if uses_mock {
+            let addr = mock_addr.ok_or_else(|| {
+                invalid(
+                    format!("{at}.base_url"),
+                    "uses {mock}, which only `switchyard demo` provides",
+                )
+            })?;
+            p.base_url.replace(MOCK_PLACEHOLDER, addr)
+        } else {
+            p.base_url.clone()
+        };
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(invalid(
+                format!("{at}.base_url"),
+                "expected an http:// or https:// URL",
+            ));
+        }
+        let mut keys = Vec::new();
+        let mut missing = Vec::new();
+        for (i, source) in p.keys.iter().enumerate() {
+            let key_at = format!("{at}.keys[{i}]");
+            if source.is_literal() && !uses_mock {
+                return Err(invalid(
+                    key_at,
+                    "provider keys may not be written in the config: use `env` or `file`",
+                ));
+            }
+            match source.resolve(&key_at, base_dir)? {
+                Resolved::Found(s) => keys.push(s),
+                Resolved::MissingEnv(var) => missing.push(var),
+            }
+        }
+        if keys.is_empty() && !p.keys.is_empty() {
+            warnings.push(format!(
+                "provider {name} disabled: environment variable {} is not set",
+                missing.join(", ")
+            ));
+            disabled_providers.insert(name);
+            continue;
+        }
+        let timeout = Duration::from_millis(positive(&at, "timeout_ms", p.timeout_ms, 120_000)?);
+        let first_byte_timeout = Duration::from_millis(positive(
+            &at,
+            "first_byte_timeout_ms",
+            p.first_byte_timeout_ms,
+            30_000,
+        )?);
+        providers.push(Arc::new(ProviderConfig {
+            name,
+            kind: p.kind,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            keys,
+            timeout,
+            first_byte_timeout,
+        }));
+    }
+
+    let mut models = Vec::new();
+    let mut disabled_models = HashSet::new();
+    let mut seen = HashSet::new();
+    for (i, m) in raw.models.into_iter().enumerate() {
+        let at = format!("models[{i}]");
+        if m.name.is_empty() || m.name.contains('/') {
+            return Err(invalid(
+                format!("{at}.name"),
+                "expected a non-empty name without '/'",
+            ));
+        }
+        if !seen.insert((m.name.clone(), m.provider.clone())) {
+            return Err(invalid(
+                format!("{at}.name"),
+                format!(
+                    "model {} is listed twice for provider {}",
+                    m.name, m.provider
+                ),
+            ));
+        }
+        let Some(provider) = providers.iter().find(|p| p.name == m.provider) else {
+            if disabled_providers.contains(&m.provider) {
+                disabled_models.insert(format!("{}/{}", m.provider, m.name));
+                disabled_models.insert(m.name);
+                continue;
+            }
+            return Err(invalid(
+                format!("{at}.provider"),
+                format!("no provider named '{}'", m.provider),
+            ));
+        };
+        for (field, v) in [
+            ("input_per_mtok_usd", m.input_per_mtok_usd),
+            ("output_per_mtok_usd", m.output_per_mtok_usd),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(invalid(format!("{at}.{field}"), "expected a price >= 0"));
+            }
+        }
+        if m.context_window == 0 {
+            return Err(invalid(
+                format!("{at}.context_window"),
+                "expected a number > 0",
+            ));
+        }
+        models.push(Arc::new(ModelConfig {
+            upstream: m.upstream.unwrap_or_else(|| m.name.clone()),
+            name: m.name,
+            provider: provider.clone(),
+            prices: Prices {
+                input: m.input_per_mtok_usd,
+                output: m.output_per_mtok_usd,
+                cached_input: m.cached_input_per_mtok_usd.unwrap_or(m.input_per_mtok_usd),
+            },
+            context_window: m.context_window,
+            max_output_tokens: m.max_output_tokens.unwrap_or(4096),
+        }));
+    }
+
+    let mut routes = BTreeMap::new();
+    for (name, r) in raw.routes {
+        let at = format!("routes.{name}");
+        if models.iter().any(|m| m.name == name) {
+            return Err(invalid(at, "a route may not share its name with a model"));
+        }
+        let mut candidates = Vec::new();
+        for (i, c) in r.candidates.into_iter().enumerate() {
+            let known = models
+                .iter()
+                .any(|m| m.name == c || format!("{}/{}", m.provider.name, m.name) == c);
+            if known {
+                candidates.push(c);
+            } else if !disabled_models.contains(&c) {
+                return Err(invalid(
+                    format!("{at}.candidates[{i}]"),
+                    format!("no model named '{c}'"),
+                ));
+            }
+        }
+        routes.insert(name, candidates);
+    }
+
+    let mut keys = Vec::new();
+    for (i, k) in raw.keys.into_iter().enumerate() {
+        let at = format!("keys[{i}]");
+        let sha256 = match (&k.key, &k.key_sha256) {
+            (Some(source), None) => match source.resolve(&format!("{at}.key"), base_dir)? {
+                Resolved::Found(s) => key_digest(s.expose()),
+                Resolved::MissingEnv(var) => {
+                    warnings.push(format!("gateway key {} disabled: {var} is not set", k.id));
+                    continue;
+                }
+            },
+            (None, Some(hex_digest)) => {
+                let mut out = [0u8; 32];
+                hex::decode_to_slice(hex_digest, &mut out).map_err(|_| {
+                    invalid(format!("{at}.key_sha256"), "expected 64 hex characters")
+                })?;
+                out
+            }
+            _ => {
+                return Err(invalid(at, "give exactly one of `key` or `key_sha256`"));
+            }
+        };
+        keys.push(GatewayKeyConfig {
+            id: k.id,
+            sha256,
+            tenant: k.tenant,
+            tier: k.tier.unwrap_or_else(|| "default".to_owned()),
+        });
+    }
+
+    let admin_token = match &raw.admin.token {
+        None => None,
+        Some(source) => match source.resolve("admin.token", base_dir)? {
+            Resolved::Found(s) => Some(s),
+            Resolved::MissingEnv(var) => {
+                warnings.push(format!("admin API disabled: {var} is not set"));
+                None
+            }
+        },
+    };
+
+    let max_attempts = raw.dispatch.max_attempts.unwrap_or(3);
+    if max_attempts == 0 {
+        return Err(invalid("dispatch.max_attempts", "expected a number > 0"));
+    }
+    Ok(Config {
+        listen: raw
+            .server
+            .listen
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
+        max_body_bytes: raw.server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+        workers: raw.server.workers,
+        admin_token,
+        dispatch: DispatchConfig {
+            retry_delay: Duration::from_millis(raw.dispatch.retry_delay_ms.unwrap_or(500)),
+            max_attempts,
+        },
+        providers,
+        models,
+        routes,
+        keys,
+        warnings,
+    })
+}
+
+fn positive(at: &str, field: &str, v: Option<u64>, default: u64) -> Result<u64, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(0) => Err(invalid(format!("{at}.{field}"), "expected a number > 0")),
+        Some(v) => Ok(v),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,118 @@
+//! Config loading: paths in errors, secrets, defaults, the demo config.
+
+use super::*;
+
+const MINIMAL: &str = r#"
+[providers.openai]
+kind = "openai"
+base_url = "https://api.openai.com/v1"
+keys = [{ file = "/dev/null" }]
+
+[[models]]
+name = "gpt-4o-mini"
+provider = "openai"
+input_per_mtok_usd = 0.15
+output_per_mtok_usd = 0.6
+context_window = 128000
+"#;
+
+fn err(text: &str) -> String {
+    Config::from_toml(text, None, None).unwrap_err().to_string()
+}
+
+#[test]
+fn minimal_config_gets_defaults() {
+    let c = Config::from_toml(MINIMAL, None, None).unwrap();
+    assert_eq!(c.listen, DEFAULT_LISTEN);
+    assert_eq!(c.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+    assert_eq!(c.dispatch.retry_delay, Duration::from_millis(500));
+    assert_eq!(c.models[0].upstream, "gpt-4o-mini");
+    assert_eq!(c.models[0].max_output_tokens, 4096);
+}
+
+#[test]
+fn wrong_type_names_the_key() {
+    let text = MINIMAL.replace(
+        "keys = [{ file = \"/dev/null\" }]",
+        "keys = [{ file = \"/dev/null\" }]\ntimeout_ms = \"fast\"",
+    );
+    let e = err(&text);
+    assert!(e.starts_with("providers.openai.timeout_ms: "), "{e}");
+    assert!(e.contains("integer"), "{e}");
+}
+
+#[test]
+fn unknown_key_is_rejected_with_its_path() {
+    let e = err(&MINIMAL.replace("context_window", "colour = 1\ncontext_window"));
+    assert!(e.starts_with("models[0]"), "{e}");
+    assert!(e.contains("colour"), "{e}");
+}
+
+#[test]
+fn literal_provider_keys_are_refused_for_real_providers() {
+    let e = err(&MINIMAL.replace("{ file = \"/dev/null\" }", "{ value = \"sk-live-1\" }"));
+    assert_eq!(
+        e,
+        "providers.openai.keys[0]: provider keys may not be written in the config: use `env` or `file`"
+    );
+    assert!(!e.contains("sk-live-1"));
+}
+
+#[test]
+fn unset_key_variable_disables_the_provider_and_its_models() {
+    let text = MINIMAL.replace(
+        "{ file = \"/dev/null\" }",
+        "{ env = \"SWITCHYARD_TEST_SURELY_UNSET_VAR\" }",
+    ) + "\n[routes.auto]\ncandidates = [\"gpt-4o-mini\"]\n";
+    let c = Config::from_toml(&text, None, None).unwrap();
+    assert!(c.providers.is_empty() && c.models.is_empty());
+    assert!(c.warnings[0].contains("SWITCHYARD_TEST_SURELY_UNSET_VAR"));
+    assert!(c.routes["auto"].is_empty());
+}
+
+#[test]
+fn cross_references_are_checked() {
+    let e = err(&MINIMAL.replace("provider = \"openai\"", "provider = \"nope\""));
+    assert_eq!(e, "models[0].provider: no provider named 'nope'");
+    let e = err(&(MINIMAL.to_owned() + "\n[routes.auto]\ncandidates = [\"gpt-9\"]\n"));
+    assert_eq!(e, "routes.auto.candidates[0]: no model named 'gpt-9'");
+    let e = err(&MINIMAL.replace("kind = \"openai\"", "kind = \"skynet\""));
+    assert!(
+        e.starts_with("providers.openai.kind: unknown variant `skynet`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn mock_placeholder_needs_the_demo() {
+    let text = MINIMAL.replace("https://api.openai.com/v1", "http://{mock}/openai/v1");
+    assert!(err(&text).contains("only `switchyard demo` provides"));
+    let c = Config::from_toml(&text, None, Some("127.0.0.1:9")).unwrap();
+    assert_eq!(c.providers[0].base_url, "http://127.0.0.1:9/openai/v1");
+}
+
+#[test]
+fn demo_and_production_examples_load() {
+    let demo = Config::from_toml(crate::DEMO_CONFIG, None, Some("127.0.0.1:1")).unwrap();
+    assert!(demo.providers.len() >= 4);
+    assert_eq!(demo.keys[0].sha256, key_digest("sk-switchyard-demo"));
+    let prod = include_str!("../../config/gateway.toml");
+    // Without provider keys in the environment every provider is disabled, not an error.
+    Config::from_toml(prod, None, None).unwrap();
+}
+
+#[test]
+fn gateway_keys_are_kept_only_hashed() {
+    let text = MINIMAL.to_owned() + "\n[[keys]]\nid = \"k\"\nkey_sha256 = \"zz\"\ntenant = \"t\"\n";
+    assert_eq!(err(&text), "keys[0].key_sha256: expected 64 hex characters");
+    let c = Config::from_toml(
+        &(MINIMAL.to_owned()
+            + "\n[[keys]]\nid = \"k\"\nkey = { value = \"sk-1\" }\ntenant = \"t\"\n"),
+        None,
+        None,
+    )
+    .unwrap();
+    assert_eq!(c.keys[0].sha256, key_digest("sk-1"));
+    assert_eq!(c.keys[0].tier, "default");
+    assert!(!format!("{c:?}").contains("sk-1"));
+}

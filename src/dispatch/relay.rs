@@ -1,0 +1,153 @@
+//! Relays one upstream stream to one client as OpenAI SSE, chunk by chunk.
+//!
+//! [`RelayStream::open`] waits for the first canonical event, so that anything failing
+//! before it (bad status, empty or garbage stream, first-byte timeout) is an ordinary
+//! failed attempt the dispatcher can fail over from. After that the client has bytes:
+//! a failure ends the stream with an OpenAI-style error event and no `[DONE]`.
+//! Dropping the stream (the client hung up) drops the upstream response, which closes
+//! the upstream connection.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+
+use crate::adapters::StreamDecoder;
+use crate::canonical::stream::write_event;
+use crate::canonical::usage::estimate_tokens;
+use crate::canonical::{ChatRequest, ChunkEncoder, StreamEvent, Usage};
+use crate::config::ModelConfig;
+use crate::error::{ErrorClass, GatewayError, UpstreamError};
+
+type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+/// A client stream in progress.
+pub struct RelayStream {
+    body: ByteStream,
+    decoder: Box<dyn StreamDecoder>,
+    encoder: ChunkEncoder,
+    pending: Vec<StreamEvent>,
+    /// Characters of output seen, to estimate usage if the provider reports none.
+    output_chars: usize,
+    prompt_estimate: u64,
+    done: bool,
+    provider: String,
+}
+
+impl RelayStream {
+    /// Reads until the first event. Errs (for failover) if none arrives.
+    pub async fn open(
+        resp: reqwest::Response,
+        mut decoder: Box<dyn StreamDecoder>,
+        model: &Arc<ModelConfig>,
+        req: &ChatRequest,
+    ) -> Result<Self, UpstreamError> {
+        let mut body: ByteStream = Box::pin(resp.bytes_stream());
+        let mut pending = Vec::new();
+        let first_byte = model.provider.first_byte_timeout;
+        while pending.is_empty() {
+            match tokio::time::timeout(first_byte, body.next()).await {
+                Err(_) => {
+                    return Err(UpstreamError::new(
+                        ErrorClass::Timeout,
+                        "no stream event before the first-byte timeout",
+                    ));
+                }
+                Ok(Some(Ok(bytes))) => decoder.decode(&bytes, &mut pending)?,
+                Ok(Some(Err(e))) => return Err(super::upstream::classify(&e)),
+                Ok(None) => {
+                    decoder.finish(&mut pending)?;
+                    if pending.is_empty() {
+                        return Err(UpstreamError::bad_response("the stream was empty"));
+                    }
+                }
+            }
+        }
+        let prompt_estimate = req
+            .messages
+            .iter()
+            .map(|m| estimate_tokens(&m.text()) + 3)
+            .sum();
+        Ok(Self {
+            body,
+            decoder,
+            encoder: ChunkEncoder::new(&model.name, req.include_usage()),
+            pending,
+            output_chars: 0,
+            prompt_estimate,
+            done: false,
+            provider: model.provider.name.clone(),
+        })
+    }
+
+    /// The OpenAI SSE bytes, as a stream the HTTP layer can send.
+    pub fn into_sse(self) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
+        futures_util::stream::unfold(self, |mut s| async move {
+            s.next_bytes().await.map(|b| (Ok(b), s))
+        })
+    }
+
+    /// The next bytes for the client, or `None` at the end.
+    async fn next_bytes(&mut self) -> Option<Bytes> {
+        let mut out = BytesMut::new();
+        loop {
+            if !self.pending.is_empty() {
+                for ev in self.pending.drain(..) {
+                    if let StreamEvent::Text(t) | StreamEvent::Reasoning(t) = &ev {
+                        self.output_chars += t.len();
+                    }
+                    self.encoder.push(&ev, &mut out);
+                }
+                return Some(out.freeze());
+            }
+            if self.done {
+                return None;
+            }
+            match self.body.next().await {
+                Some(Ok(bytes)) => {
+                    if let Err(e) = self.decoder.decode(&bytes, &mut self.pending) {
+                        self.fail(e, &mut out);
+                        return Some(out.freeze());
+                    }
+                }
+                Some(Err(e)) => {
+                    self.fail(super::upstream::classify(&e), &mut out);
+                    return Some(out.freeze());
+                }
+                None => {
+                    self.done = true;
+                    match self.decoder.finish(&mut self.pending) {
+                        Ok(()) => {
+                            for ev in self.pending.drain(..) {
+                                self.encoder.push(&ev, &mut out);
+                            }
+                            let fallback = self.estimated_usage();
+                            self.encoder.finish(fallback, &mut out);
+                        }
+                        Err(e) => self.fail(e, &mut out),
+                    }
+                    return Some(out.freeze());
+                }
+            }
+        }
+    }
+
+    fn estimated_usage(&self) -> Usage {
+        Usage {
+            prompt_tokens: self.prompt_estimate,
+            completion_tokens: (self.output_chars as u64).div_ceil(4),
+            estimated: true,
+            ..Usage::default()
+        }
+    }
+
+    /// Ends the stream with an OpenAI-style error event (and no `[DONE]`).
+    fn fail(&mut self, mut e: UpstreamError, out: &mut BytesMut) {
+        self.done = true;
+        self.pending.clear();
+        e.provider.clone_from(&self.provider);
+        tracing::warn!(provider = %self.provider, error = e.class.kind(), "stream failed mid-way");
+        write_event(out, &GatewayError::Upstream(e).body());
+    }
+}

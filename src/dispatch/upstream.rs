@@ -1,0 +1,123 @@
+//! The HTTP side of an attempt: one pooled reqwest client, timeouts, error classes.
+
+use std::time::Duration;
+
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
+
+use crate::adapters::UpstreamRequest;
+use crate::config::ProviderConfig;
+use crate::error::{ErrorClass, UpstreamError};
+
+/// Idle keep-alive connections kept per upstream host: enough for a busy gateway to
+/// reuse connections instead of paying a TCP (and TLS) handshake per request.
+const POOL_IDLE_PER_HOST: usize = 256;
+/// Time to establish a TCP connection before the attempt counts as a connect failure.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Error bodies are read up to this size; the rest is not needed to classify them.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// A pooled, keep-alive HTTP client for all providers.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    client: reqwest::Client,
+}
+
+impl Upstream {
+    /// A client with the gateway's pool settings.
+    pub fn new() -> Self {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true)
+            .build()
+            .unwrap_or_default();
+        Self { client }
+    }
+
+    /// Sends a request and waits for a 2xx response head (bounded by the provider's
+    /// first-byte timeout). Non-2xx answers are read and classified by the adapter.
+    pub async fn send(
+        &self,
+        provider: &ProviderConfig,
+        up: UpstreamRequest,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let mut rb = if up.body.is_empty() {
+            self.client.get(&up.url)
+        } else {
+            self.client
+                .post(&up.url)
+                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                .body(up.body)
+        };
+        for (name, value) in up.headers {
+            rb = rb.header(name, value);
+        }
+        let rb = rb.timeout(provider.timeout);
+        let resp = match tokio::time::timeout(provider.first_byte_timeout, rb.send()).await {
+            Err(_) => {
+                return Err(UpstreamError::new(
+                    ErrorClass::Timeout,
+                    "no response before the first-byte timeout",
+                ));
+            }
+            Ok(Err(e)) => return Err(classify(&e)),
+            Ok(Ok(resp)) => resp,
+        };
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let headers = resp.headers().clone();
+        let body = read_limited(resp, MAX_ERROR_BODY).await;
+        Err(provider
+            .kind
+            .adapter()
+            .map_error(status.as_u16(), &headers, &body))
+    }
+
+    /// The underlying client (heartbeats use it too).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+}
+
+impl Default for Upstream {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Reads a whole 2xx body; a body cut short is a bad response.
+pub async fn read_body(resp: reqwest::Response) -> Result<bytes::Bytes, UpstreamError> {
+    resp.bytes().await.map_err(|e| {
+        if e.is_timeout() {
+            UpstreamError::new(ErrorClass::Timeout, "timed out reading the response")
+        } else {
+            UpstreamError::bad_response("the response body was cut short")
+        }
+    })
+}
+
+async fn read_limited(mut resp: reqwest::Response, max: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        out.extend_from_slice(&chunk);
+        if out.len() >= max {
+            out.truncate(max);
+            break;
+        }
+    }
+    out
+}
+
+/// Classifies a transport error without echoing its text (which may contain the URL).
+pub fn classify(e: &reqwest::Error) -> UpstreamError {
+    if e.is_timeout() {
+        UpstreamError::new(ErrorClass::Timeout, "the request timed out")
+    } else if e.is_connect() {
+        UpstreamError::new(ErrorClass::Connect, "connection refused or unreachable")
+    } else {
+        UpstreamError::new(ErrorClass::Connect, "the connection failed")
+    }
+}

@@ -1,0 +1,396 @@
+//! Errors and their one HTTP mapping.
+//!
+//! [`UpstreamError`] classifies what a provider did (who caused it, retryable or not);
+//! [`GatewayError`] is everything a client can be answered with, rendered by
+//! `impl ResponseError` as OpenAI's `{"error":{"message","type","param","code"}}`.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// What went wrong upstream, as a closed set (used as a metric label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// 429: the provider wants us to slow down.
+    RateLimited,
+    /// 503/529 or a mid-stream overload event.
+    Overloaded,
+    /// Any other 5xx.
+    Server,
+    /// Connect, first-byte or total timeout.
+    Timeout,
+    /// Connection refused or reset.
+    Connect,
+    /// The provider answered something we cannot parse, or cut the body short.
+    BadResponse,
+    /// The provider rejected the gateway's key (401/403, Gemini's 400 API_KEY_INVALID).
+    Auth,
+    /// The provider account has no money or quota left.
+    Billing,
+    /// The request itself is wrong (the client's fault).
+    InvalidRequest,
+    /// The prompt does not fit the model's context window.
+    ContextLength,
+    /// The provider does not know the model.
+    NotFound,
+    /// The provider's safety system blocked the request.
+    ContentFilter,
+}
+
+impl ErrorClass {
+    /// A stable label for metrics and logs.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::RateLimited => "rate_limited",
+            Self::Overloaded => "overloaded",
+            Self::Server => "server",
+            Self::Timeout => "timeout",
+            Self::Connect => "connect",
+            Self::BadResponse => "bad_response",
+            Self::Auth => "auth",
+            Self::Billing => "billing",
+            Self::InvalidRequest => "invalid_request",
+            Self::ContextLength => "context_length",
+            Self::NotFound => "not_found",
+            Self::ContentFilter => "content_filter",
+        }
+    }
+
+    /// Whether another attempt (here or at another provider) may succeed.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited
+                | Self::Overloaded
+                | Self::Server
+                | Self::Timeout
+                | Self::Connect
+                | Self::BadResponse
+        )
+    }
+
+    /// The class a bare upstream HTTP status implies.
+    pub fn from_status(status: u16) -> Self {
+        match status {
+            400 | 409 | 413 | 422 => Self::InvalidRequest,
+            401 | 403 => Self::Auth,
+            402 => Self::Billing,
+            404 => Self::NotFound,
+            408 | 504 => Self::Timeout,
+            429 => Self::RateLimited,
+            503 | 529 => Self::Overloaded,
+            _ => Self::Server,
+        }
+    }
+}
+
+/// A failed upstream attempt.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{provider} {}: {message}", class.kind())]
+pub struct UpstreamError {
+    pub class: ErrorClass,
+    /// The provider's HTTP status, when it answered.
+    pub status: Option<u16>,
+    /// The provider's own reason, safe to show a client (never contains a key).
+    pub message: String,
+    /// How long the provider asked us to wait.
+    pub retry_after: Option<Duration>,
+    /// The provider's name as configured (filled in by dispatch).
+    pub provider: String,
+}
+
+impl UpstreamError {
+    /// An error of `class` with the provider's reason.
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
+        Self {
+            class,
+            status: None,
+            message: message.into(),
+            retry_after: None,
+            provider: String::new(),
+        }
+    }
+
+    /// Something unparseable came back.
+    pub fn bad_response(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::BadResponse, message)
+    }
+
+    /// Sets the HTTP status.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Sets the wait the provider asked for.
+    pub fn with_retry_after(mut self, d: Option<Duration>) -> Self {
+        self.retry_after = d;
+        self
+    }
+
+    /// Whether another attempt may succeed.
+    pub fn is_retryable(&self) -> bool {
+        self.class.is_retryable()
+    }
+}
+
+/// Everything a client can be answered with when the answer is not a completion.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("{message}")]
+    InvalidRequest {
+        message: String,
+        param: Option<String>,
+        code: Option<&'static str>,
+    },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("the model `{0}` does not exist or you do not have access to it")]
+    ModelNotFound(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("request body is larger than the limit of {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("unsupported content type '{0}': send 'application/json'")]
+    UnsupportedMediaType(String),
+    #[error("{message}")]
+    Unavailable {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("{}", upstream_message(.0))]
+    Upstream(UpstreamError),
+    #[error("internal error")]
+    Internal,
+}
+
+fn upstream_message(e: &UpstreamError) -> String {
+    let who = if e.provider.is_empty() {
+        "upstream provider"
+    } else {
+        &e.provider
+    };
+    match e.class {
+        ErrorClass::InvalidRequest | ErrorClass::ContextLength | ErrorClass::NotFound => {
+            format!("{who} rejected the request: {}", e.message)
+        }
+        ErrorClass::ContentFilter => format!("{who} blocked the request: {}", e.message),
+        ErrorClass::Auth => format!("{who} rejected the gateway's credentials"),
+        ErrorClass::Billing => format!("{who} account has no quota left: {}", e.message),
+        ErrorClass::RateLimited => format!("{who} is rate limiting: {}", e.message),
+        ErrorClass::Overloaded => format!("{who} is overloaded: {}", e.message),
+        ErrorClass::Timeout => format!("{who} timed out"),
+        ErrorClass::Connect => format!("could not connect to {who}"),
+        ErrorClass::Server => format!("{who} failed: {}", e.message),
+        ErrorClass::BadResponse => format!("{who} sent an invalid response: {}", e.message),
+    }
+}
+
+impl GatewayError {
+    /// A 400 naming the parameter at fault.
+    pub fn invalid(message: impl Into<String>, param: impl Into<String>) -> Self {
+        Self::InvalidRequest {
+            message: message.into(),
+            param: Some(param.into()),
+            code: None,
+        }
+    }
+
+    /// `(status, type, code)` of this error: the whole mapping, one row per variant.
+    fn parts(&self) -> (StatusCode, &'static str, Option<&'static str>) {
+        match self {
+            Self::InvalidRequest { code, .. } => {
+                (StatusCode::BAD_REQUEST, "invalid_request_error", *code)
+            }
+            Self::Unauthorized(_) => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_request_error",
+                Some("invalid_api_key"),
+            ),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "permission_error", None),
+            Self::ModelNotFound(_) => (
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                Some("model_not_found"),
+            ),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "invalid_request_error", None),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request_error",
+                None,
+            ),
+            Self::PayloadTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request_error",
+                Some("request_too_large"),
+            ),
+            Self::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request_error",
+                None,
+            ),
+            Self::Unavailable { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                Some("no_provider_available"),
+            ),
+            Self::Upstream(e) => match e.class {
+                ErrorClass::InvalidRequest => {
+                    (StatusCode::BAD_REQUEST, "invalid_request_error", None)
+                }
+                ErrorClass::ContextLength => (
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    Some("context_length_exceeded"),
+                ),
+                ErrorClass::NotFound => (
+                    StatusCode::NOT_FOUND,
+                    "invalid_request_error",
+                    Some("model_not_found"),
+                ),
+                ErrorClass::ContentFilter => (
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    Some("content_filter"),
+                ),
+                ErrorClass::RateLimited => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limit_error",
+                    Some("rate_limit_exceeded"),
+                ),
+                ErrorClass::Overloaded => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "overloaded_error",
+                    Some("upstream_overloaded"),
+                ),
+                ErrorClass::Timeout => (
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "timeout_error",
+                    Some("upstream_timeout"),
+                ),
+                ErrorClass::Auth | ErrorClass::Billing => (
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_error",
+                    Some(e.class.kind()),
+                ),
+                ErrorClass::Connect | ErrorClass::Server | ErrorClass::BadResponse => (
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_error",
+                    Some(e.class.kind()),
+                ),
+            },
+            Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", None),
+        }
+    }
+
+    /// A stable label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest { .. } => "invalid_request",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::ModelNotFound(_) => "model_not_found",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::Unavailable { .. } => "unavailable",
+            Self::Upstream(e) => e.class.kind(),
+            Self::Internal => "internal",
+        }
+    }
+
+    /// The OpenAI error body for this error.
+    pub fn body(&self) -> ErrorBody {
+        let (_, kind, code) = self.parts();
+        let param = match self {
+            Self::InvalidRequest { param, .. } => param.clone(),
+            _ => None,
+        };
+        ErrorBody {
+            error: ErrorDetail {
+                message: self.to_string(),
+                kind,
+                param,
+                code,
+            },
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Unavailable { retry_after, .. } => *retry_after,
+            Self::Upstream(e) => e.retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// `{"error":{...}}`.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// The inside of an OpenAI error body.
+#[derive(Debug, Serialize)]
+pub struct ErrorDetail {
+    pub message: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub param: Option<String>,
+    pub code: Option<&'static str>,
+}
+
+impl ResponseError for GatewayError {
+    fn status_code(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut resp = HttpResponse::build(self.status_code());
+        if let Some(wait) = self.retry_after() {
+            resp.insert_header(("retry-after", wait.as_secs().max(1).to_string()));
+        }
+        resp.json(self.body())
+    }
+}
+
+impl From<UpstreamError> for GatewayError {
+    fn from(e: UpstreamError) -> Self {
+        Self::Upstream(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retryable_classes_are_the_transient_ones() {
+        for s in [429, 500, 502, 503, 504, 529] {
+            assert!(ErrorClass::from_status(s).is_retryable(), "{s}");
+        }
+        for s in [400, 401, 402, 403, 404, 422] {
+            assert!(!ErrorClass::from_status(s).is_retryable(), "{s}");
+        }
+    }
+
+    #[test]
+    fn auth_failure_never_echoes_the_upstream_message() {
+        let mut e = UpstreamError::new(ErrorClass::Auth, "Incorrect API key provided: sk-abc");
+        e.provider = "openai".into();
+        let body = GatewayError::Upstream(e).body();
+        assert!(!body.error.message.contains("sk-abc"));
+        assert_eq!(
+            body.error.message,
+            "openai rejected the gateway's credentials"
+        );
+    }
+}

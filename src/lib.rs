@@ -1,0 +1,28 @@
+//! Switchyard: a self-hosted LLM gateway. Applications speak the OpenAI API to it; it
+//! picks the model for each request, translates to that provider's wire format,
+//! normalises the answer (and its stream) back, and fails over when a provider breaks.
+//!
+//! Module map, following a request:
+//! - [`api`]: actix-web handlers (auth, body limits, OpenAI-style errors);
+//! - [`canonical`]: the OpenAI-shaped contract every adapter translates to and from;
+//! - [`scheduler`]: turns the request's `model` (model, `provider/model`, or route) into
+//!   an ordered plan of candidates;
+//! - [`dispatch`]: runs the plan: sends, retries, fails over, relays streams;
+//! - [`adapters`]: one pure translator per provider wire format, plus the SSE reader;
+//! - [`config`]: TOML in, validated [`config::Config`] out; secrets never printed;
+//! - [`mock`]: simulated providers speaking the six real wire formats;
+//! - [`app`]: wires it all into a running server;
+//! - [`error`]: upstream error classes and the one HTTP error mapping.
+
+pub mod adapters;
+pub mod api;
+pub mod app;
+pub mod canonical;
+pub mod config;
+pub mod dispatch;
+pub mod error;
+pub mod mock;
+pub mod scheduler;
+
+/// The demo configuration, embedded so `switchyard demo` works from any directory.
+pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");

@@ -1,0 +1,171 @@
+//! The `switchyard` command line: serve, demo, mock, check-config.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use switchyard::app::Gateway;
+use switchyard::config::{Config, DEFAULT_LISTEN};
+use switchyard::mock::{MockServer, MockState};
+use tracing_subscriber::EnvFilter;
+
+/// Demo gateway key (DESIGN.md "Names"); demo only.
+const DEMO_KEY: &str = "sk-switchyard-demo";
+/// Demo admin token; demo only.
+const DEMO_ADMIN_TOKEN: &str = "switchyard-admin-demo";
+
+#[derive(Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    about = "A self-hosted LLM gateway speaking the OpenAI API"
+)]
+struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway with a config file.
+    Serve {
+        /// TOML config (see config/gateway.toml).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Listen address; overrides `server.listen`.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Run the gateway in front of simulated providers (no keys, nothing to install).
+    Demo {
+        /// Listen address of the gateway.
+        #[arg(long, default_value = DEFAULT_LISTEN)]
+        listen: String,
+        /// Use this config instead of the embedded config/demo.toml.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Run only the simulated providers, one path prefix each (docs/mock.md).
+    Mock {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        listen: String,
+    },
+    /// Validate a config file and report problems with the path of the key.
+    CheckConfig {
+        /// TOML config to check.
+        file: PathBuf,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("SWITCHYARD_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match run(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchyard: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
+    match command {
+        Command::Serve { config, listen } => {
+            let config = Config::load(&config, None)?;
+            let listen = listen.unwrap_or_else(|| config.listen.clone());
+            let gateway = Gateway::bind(config, &listen)?;
+            tracing::info!(addr = %gateway.addr, "switchyard listening");
+            let handle = gateway.handle();
+            actix_web::rt::spawn(async move {
+                let _ = tokio::signal::ctrl_c().await;
+                handle.stop(true).await;
+            });
+            gateway.run().await?;
+        }
+        Command::Demo { listen, config } => {
+            let mock = MockServer::start("127.0.0.1:0", MockState::default_set()).await?;
+            let host = mock.host();
+            let config = match config {
+                Some(path) => Config::load(&path, Some(&host))?,
+                None => Config::from_toml(switchyard::DEMO_CONFIG, None, Some(&host))?,
+            };
+            let gateway = Gateway::bind(config, &listen)?;
+            let url = gateway.url();
+            announce(&format!(
+                "Switchyard demo: gateway at {url}/v1 in front of six simulated providers (control: http://{host}/_mock)\n\
+                 gateway key: {DEMO_KEY}    admin token: {DEMO_ADMIN_TOKEN}\n\
+                 try:\n  curl {url}/v1/chat/completions -H 'Authorization: Bearer {DEMO_KEY}' \
+                 -H 'Content-Type: application/json' \
+                 -d '{{\"model\":\"gpt-4o-mini\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello!\"}}]}}'\n"
+            ));
+            let handle = gateway.handle();
+            actix_web::rt::spawn(async move {
+                let _ = tokio::signal::ctrl_c().await;
+                handle.stop(true).await;
+            });
+            gateway.run().await?;
+        }
+        Command::Mock { listen } => {
+            let mock = MockServer::start(&listen, MockState::default_set()).await?;
+            let mut lines = format!("simulated providers at http://{}\n", mock.host());
+            for name in mock.state.providers.keys() {
+                if let Some(url) = mock.base_url(name) {
+                    lines.push_str(&format!("  {name:<10} {url}\n"));
+                }
+            }
+            lines.push_str(&format!("  control    http://{}/_mock\n", mock.host()));
+            announce(&lines);
+            let _ = tokio::signal::ctrl_c().await;
+            mock.stop().await;
+        }
+        Command::CheckConfig { file } => {
+            // `{mock}` base URLs are checked as if the simulated providers ran locally.
+            let config = Config::load(&file, Some("127.0.0.1:9090"))?;
+            for w in &config.warnings {
+                eprintln!("warning: {w}");
+            }
+            announce(&format!(
+                "{}: ok ({} providers, {} models, {} routes, {} gateway keys)\n",
+                file.display(),
+                config.providers.len(),
+                config.models.len(),
+                config.routes.len(),
+                config.keys.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Writes the CLI's own output (not logs) to stdout.
+fn announce(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}

@@ -1,0 +1,480 @@
+//! Simulated providers: mock upstreams that speak each provider's real wire format.
+//!
+//! One HTTP server hosts any number of simulated providers, each under its own path
+//! prefix (`/{name}/…`, the rest of the path as the real provider has it) and each with
+//! its own knobs (latency, jitter, time to first token, per-token delay, chunking, error
+//! and 429 rates, overload, outage) and counters. `/_mock` is the control endpoint:
+//! `GET /_mock` reports knobs and counters, `PATCH /_mock/providers/{name}` changes
+//! knobs at runtime, `POST /_mock/reset` restores defaults (docs/mock.md).
+//!
+//! `brain` decides what the model says; one file per wire format renders it.
+
+pub mod brain;
+pub mod openai;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use bytes::Bytes;
+use futures_util::stream;
+use serde::{Deserialize, Serialize};
+
+/// Which wire format a simulated provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    OpenAi,
+    Anthropic,
+    Gemini,
+    DeepSeek,
+    Qwen,
+    Mistral,
+}
+
+impl Format {
+    /// Every format, in the order the demo lists them.
+    pub const ALL: [Self; 6] = [
+        Self::OpenAi,
+        Self::Anthropic,
+        Self::Gemini,
+        Self::DeepSeek,
+        Self::Qwen,
+        Self::Mistral,
+    ];
+
+    /// The default provider name (and path prefix) for this format.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::Anthropic => "anthropic",
+            Self::Gemini => "gemini",
+            Self::DeepSeek => "deepseek",
+            Self::Qwen => "qwen",
+            Self::Mistral => "mistral",
+        }
+    }
+
+    /// The path after `/{name}` that a gateway's `base_url` should end with.
+    pub fn base_path(self) -> &'static str {
+        match self {
+            Self::OpenAi | Self::Mistral => "/v1",
+            Self::Anthropic | Self::DeepSeek => "",
+            Self::Gemini => "/v1beta",
+            Self::Qwen => "/compatible-mode/v1",
+        }
+    }
+}
+
+/// Runtime-tunable behaviour of one simulated provider. All delays in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Knobs {
+    /// Delay before the response head.
+    pub latency_ms: u64,
+    /// Uniform random extra delay, 0..=jitter_ms, added to `latency_ms`.
+    pub jitter_ms: u64,
+    /// Delay between the head and the first token (streams; added to the total otherwise).
+    pub ttft_ms: u64,
+    /// Delay between stream events (added per event to a non-stream answer's total).
+    pub token_delay_ms: u64,
+    /// Tokens per stream event: 1 streams token by token, more batches them.
+    pub tokens_per_event: usize,
+    /// Share of requests (0..=1) answered with `error_status`.
+    pub error_rate: f64,
+    /// Status for injected errors: 500 or 503.
+    pub error_status: u16,
+    /// Share of requests (0..=1) answered 429 with `Retry-After: retry_after_s`.
+    pub rate_limit_rate: f64,
+    pub retry_after_s: u64,
+    /// Share of requests (0..=1) answered "overloaded" (Anthropic 529, others 503).
+    pub overload_rate: f64,
+    /// Every chat and heartbeat call fails with 503 while set.
+    pub outage: bool,
+    /// Model-list (heartbeat) calls fail with 503 while set.
+    pub heartbeat_fail: bool,
+    /// Answer 200 with a body that is not the provider's format.
+    pub garbage: bool,
+    /// Close streams half-way, without a finish signal.
+    pub cut_stream: bool,
+}
+
+impl Default for Knobs {
+    fn default() -> Self {
+        Self {
+            latency_ms: 0,
+            jitter_ms: 0,
+            ttft_ms: 0,
+            token_delay_ms: 0,
+            tokens_per_event: 1,
+            error_rate: 0.0,
+            error_status: 500,
+            rate_limit_rate: 0.0,
+            retry_after_s: 1,
+            overload_rate: 0.0,
+            outage: false,
+            heartbeat_fail: false,
+            garbage: false,
+            cut_stream: false,
+        }
+    }
+}
+
+/// A failure the knobs inject into one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Injected {
+    Outage,
+    RateLimited { retry_after_s: u64 },
+    Overloaded,
+    Server(u16),
+    Garbage,
+}
+
+/// Counters a test reads through `GET /_mock`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Chat calls received (before any injected failure).
+    pub requests: AtomicU64,
+    /// Model-list calls received.
+    pub heartbeats: AtomicU64,
+    /// Streams whose client went away before the last event.
+    pub disconnects: AtomicU64,
+}
+
+/// One simulated provider.
+#[derive(Debug)]
+pub struct MockProvider {
+    pub name: String,
+    pub format: Format,
+    knobs: Mutex<Knobs>,
+    pub counters: Counters,
+}
+
+impl MockProvider {
+    fn new(name: &str, format: Format) -> Self {
+        Self {
+            name: name.to_owned(),
+            format,
+            knobs: Mutex::new(Knobs::default()),
+            counters: Counters::default(),
+        }
+    }
+
+    /// A copy of the current knobs.
+    pub fn knobs(&self) -> Knobs {
+        self.knobs.lock().map(|k| k.clone()).unwrap_or_default()
+    }
+
+    /// Counts a chat call and decides whether to fail it.
+    pub fn on_chat(&self) -> (Knobs, Option<Injected>) {
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let k = self.knobs();
+        let injected = if k.outage {
+            Some(Injected::Outage)
+        } else if roll(k.rate_limit_rate) {
+            Some(Injected::RateLimited {
+                retry_after_s: k.retry_after_s,
+            })
+        } else if roll(k.overload_rate) {
+            Some(Injected::Overloaded)
+        } else if roll(k.error_rate) {
+            Some(Injected::Server(k.error_status))
+        } else if k.garbage {
+            Some(Injected::Garbage)
+        } else {
+            None
+        };
+        (k, injected)
+    }
+
+    /// Counts a heartbeat and says whether it should fail.
+    pub fn on_heartbeat(&self) -> bool {
+        self.counters.heartbeats.fetch_add(1, Ordering::Relaxed);
+        let k = self.knobs();
+        k.outage || k.heartbeat_fail
+    }
+}
+
+fn roll(p: f64) -> bool {
+    p > 0.0 && (p >= 1.0 || rand::random_bool(p))
+}
+
+/// The delay before the head: latency plus jitter.
+pub fn head_delay(k: &Knobs) -> Duration {
+    let jitter = if k.jitter_ms > 0 {
+        rand::random_range(0..=k.jitter_ms)
+    } else {
+        0
+    };
+    Duration::from_millis(k.latency_ms + jitter)
+}
+
+/// The whole generation time of a non-stream answer of `events` stream events.
+pub fn total_delay(k: &Knobs, events: usize) -> Duration {
+    head_delay(k) + Duration::from_millis(k.ttft_ms + k.token_delay_ms * events as u64)
+}
+
+/// Groups tokens into stream events of `tokens_per_event`.
+pub fn batch(tokens: &[String], per_event: usize) -> Vec<String> {
+    tokens
+        .chunks(per_event.max(1))
+        .map(|c| c.concat())
+        .collect()
+}
+
+/// Streams pre-rendered SSE events with the knobs' timing. The first event goes out
+/// after `ttft_ms`, the rest `token_delay_ms` apart; `cut_stream` drops the second half
+/// (and the terminator). A client that goes away early is counted as a disconnect.
+pub fn sse_response(
+    provider: Arc<MockProvider>,
+    k: &Knobs,
+    mut events: Vec<Bytes>,
+) -> HttpResponse {
+    if k.cut_stream {
+        events.truncate(events.len() / 2);
+    }
+    let ttft = Duration::from_millis(k.ttft_ms);
+    let gap = Duration::from_millis(k.token_delay_ms);
+    let guard = DisconnectGuard {
+        provider,
+        completed: false,
+    };
+    let body = stream::unfold(
+        (events.into_iter(), 0usize, guard),
+        move |(mut it, i, mut guard)| async move {
+            let Some(ev) = it.next() else {
+                guard.complete();
+                return None;
+            };
+            let wait = if i == 0 { ttft } else { gap };
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            Some((Ok::<_, actix_web::Error>(ev), (it, i + 1, guard)))
+        },
+    );
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("cache-control", "no-cache"))
+        .streaming(body)
+}
+
+struct DisconnectGuard {
+    provider: Arc<MockProvider>,
+    completed: bool,
+}
+
+impl DisconnectGuard {
+    fn complete(&mut self) {
+        self.completed = true;
+    }
+}
+
+impl Drop for DisconnectGuard {
+    fn drop(&mut self) {
+        if !self.completed {
+            self.provider
+                .counters
+                .disconnects
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Shared state of a mock server.
+#[derive(Debug, Clone)]
+pub struct MockState {
+    pub providers: Arc<BTreeMap<String, Arc<MockProvider>>>,
+}
+
+impl MockState {
+    /// Providers named by format, one per given `(name, format)`.
+    pub fn new(specs: &[(&str, Format)]) -> Self {
+        let providers = specs
+            .iter()
+            .map(|(name, f)| ((*name).to_owned(), Arc::new(MockProvider::new(name, *f))))
+            .collect();
+        Self {
+            providers: Arc::new(providers),
+        }
+    }
+
+    /// The six default providers, each named after its format.
+    pub fn default_set() -> Self {
+        let specs: Vec<(&str, Format)> = Format::ALL.iter().map(|f| (f.name(), *f)).collect();
+        Self::new(&specs)
+    }
+
+    /// A provider by name.
+    pub fn provider(&self, name: &str) -> Option<&Arc<MockProvider>> {
+        self.providers.get(name)
+    }
+}
+
+/// A running mock server.
+pub struct MockServer {
+    pub addr: SocketAddr,
+    pub state: MockState,
+    handle: ServerHandle,
+}
+
+impl MockServer {
+    /// Starts `state`'s providers on `listen` (use `127.0.0.1:0` for an OS-chosen port).
+    pub async fn start(listen: &str, state: MockState) -> std::io::Result<Self> {
+        let data = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(data.clone()))
+                .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
+                .configure(routes)
+        })
+        .workers(1)
+        .disable_signals()
+        .bind(listen)?;
+        let addr = server
+            .addrs()
+            .first()
+            .copied()
+            .ok_or_else(|| std::io::Error::other("mock server bound no address"))?;
+        let server = server.run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Ok(Self {
+            addr,
+            state,
+            handle,
+        })
+    }
+
+    /// `host:port`, as `{mock}` in a config expands to.
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// The base URL a gateway config uses for provider `name`.
+    pub fn base_url(&self, name: &str) -> Option<String> {
+        let p = self.state.provider(name)?;
+        Some(format!(
+            "http://{}/{}{}",
+            self.addr,
+            name,
+            p.format.base_path()
+        ))
+    }
+
+    /// Stops the server.
+    pub async fn stop(&self) {
+        self.handle.stop(false).await;
+    }
+}
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/_mock", web::get().to(control_state))
+        .route("/_mock/reset", web::post().to(control_reset))
+        .route("/_mock/providers/{name}", web::patch().to(control_patch))
+        .route("/_mock/providers/{name}", web::post().to(control_patch))
+        .route("/{name}/{tail:.*}", web::route().to(dispatch));
+}
+
+async fn dispatch(
+    state: web::Data<MockState>,
+    req: actix_web::HttpRequest,
+    path: web::Path<(String, String)>,
+    body: Bytes,
+) -> HttpResponse {
+    let (name, tail) = path.into_inner();
+    let Some(provider) = state.provider(&name).cloned() else {
+        return HttpResponse::NotFound()
+            .json(serde_json::json!({"error": format!("no simulated provider '{name}'")}));
+    };
+    let tail = format!("/{tail}");
+    match provider.format {
+        Format::OpenAi | Format::DeepSeek | Format::Qwen | Format::Mistral => {
+            openai::handle(provider, &req, &tail, &body).await
+        }
+        Format::Anthropic | Format::Gemini => HttpResponse::NotImplemented().finish(),
+    }
+}
+
+#[derive(Serialize)]
+struct ProviderReport {
+    format: Format,
+    knobs: Knobs,
+    requests: u64,
+    heartbeats: u64,
+    disconnects: u64,
+}
+
+fn report(state: &MockState) -> serde_json::Value {
+    let providers: BTreeMap<&str, ProviderReport> = state
+        .providers
+        .iter()
+        .map(|(name, p)| {
+            (
+                name.as_str(),
+                ProviderReport {
+                    format: p.format,
+                    knobs: p.knobs(),
+                    requests: p.counters.requests.load(Ordering::Relaxed),
+                    heartbeats: p.counters.heartbeats.load(Ordering::Relaxed),
+                    disconnects: p.counters.disconnects.load(Ordering::Relaxed),
+                },
+            )
+        })
+        .collect();
+    serde_json::json!({ "providers": providers })
+}
+
+async fn control_state(state: web::Data<MockState>) -> HttpResponse {
+    HttpResponse::Ok().json(report(&state))
+}
+
+async fn control_reset(state: web::Data<MockState>) -> HttpResponse {
+    for p in state.providers.values() {
+        if let Ok(mut k) = p.knobs.lock() {
+            *k = Knobs::default();
+        }
+        p.counters.requests.store(0, Ordering::Relaxed);
+        p.counters.heartbeats.store(0, Ordering::Relaxed);
+        p.counters.disconnects.store(0, Ordering::Relaxed);
+    }
+    HttpResponse::Ok().json(report(&state))
+}
+
+async fn control_patch(
+    state: web::Data<MockState>,
+    name: web::Path<String>,
+    body: Bytes,
+) -> HttpResponse {
+    let Some(p) = state.provider(&name) else {
+        return HttpResponse::NotFound()
+            .json(serde_json::json!({"error": format!("no simulated provider '{name}'")}));
+    };
+    // Merge the patch into the current knobs, then re-validate the whole.
+    let mut current = serde_json::to_value(p.knobs()).unwrap_or_default();
+    let patch: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return HttpResponse::BadRequest()
+                .json(serde_json::json!({"error": format!("invalid JSON: {e}")}));
+        }
+    };
+    if let (Some(cur), Some(patch)) = (current.as_object_mut(), patch.as_object()) {
+        for (k, v) in patch {
+            cur.insert(k.clone(), v.clone());
+        }
+    }
+    match serde_json::from_value::<Knobs>(current) {
+        Ok(k) => {
+            if let Ok(mut guard) = p.knobs.lock() {
+                *guard = k;
+            }
+            HttpResponse::Ok().json(report(&state))
+        }
+        Err(e) => HttpResponse::BadRequest().json(serde_json::json!({"error": e.to_string()})),
+    }
+}
