@@ -1,8 +1,10 @@
 //! Builds the actix App from a validated [`Config`] and starts it.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
+use actix::Supervisor;
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{App, HttpMessage, HttpServer, web};
@@ -12,7 +14,9 @@ use crate::api::{self, AppState, headers};
 use crate::canonical::ids;
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
-use crate::scheduler::Router;
+use crate::dispatch::upstream::Upstream;
+use crate::providers::Providers;
+use crate::scheduler::{Planner, SchedulerActor};
 
 /// The request id of the request being served.
 #[derive(Debug, Clone)]
@@ -26,17 +30,33 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Binds the gateway (use port 0 for an OS-chosen port) without running it yet.
+    /// Starts the scheduler and provider actors and binds the gateway (use port 0 for
+    /// an OS-chosen port) without serving yet. Must run inside an actix system.
     pub fn bind(config: Config, listen: &str) -> std::io::Result<Self> {
         for w in &config.warnings {
             tracing::warn!("{w}");
         }
+        crate::metrics::init();
+        let upstream = Upstream::new();
+        let (scheduler, board) = SchedulerActor::new(&config);
+        let scheduler = Supervisor::start(|_| scheduler);
+        let providers = Arc::new(Providers::start(
+            &config,
+            scheduler.clone().recipient(),
+            &upstream,
+        ));
+        let config = Arc::new(config);
         let state = web::Data::new(AppState {
-            router: Router::new(&config),
-            dispatcher: Dispatcher::new(config.dispatch.clone()),
+            planner: Planner::new(&config),
+            board,
+            scheduler,
+            dispatcher: Dispatcher::new(config.dispatch.clone(), upstream, providers),
             keys: KeyStore::new(&config.keys),
             admin_token: config.admin_token.clone(),
             max_body_bytes: config.max_body_bytes,
+            providers: config.providers.clone(),
+            models: config.models.clone(),
+            config: config.clone(),
         });
         let mut server = HttpServer::new(move || {
             App::new()

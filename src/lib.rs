@@ -6,7 +6,10 @@
 //! - [`api`]: actix-web handlers (auth, body limits, OpenAI-style errors);
 //! - [`canonical`]: the OpenAI-shaped contract every adapter translates to and from;
 //! - [`scheduler`]: turns the request's `model` (model, `provider/model`, or route) into
-//!   an ordered plan of candidates;
+//!   an ordered plan of candidates, scored by weighted cost + latency from live health;
+//! - [`providers`]: one supervised actor per provider: latency windows, breaker,
+//!   heartbeats, health published to the scheduler;
+//! - [`metrics`]: every exported metric and the `/metrics` exposition;
 //! - [`dispatch`]: runs the plan: sends, retries, fails over, relays streams;
 //! - [`adapters`]: one pure translator per provider wire format, plus the SSE reader;
 //! - [`config`]: TOML in, validated [`config::Config`] out; secrets never printed;
@@ -21,7 +24,9 @@ pub mod canonical;
 pub mod config;
 pub mod dispatch;
 pub mod error;
+pub mod metrics;
 pub mod mock;
+pub mod providers;
 pub mod scheduler;
 
 /// The demo configuration, embedded so `switchyard demo` works from any directory.

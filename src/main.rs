@@ -108,7 +108,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             gateway.run().await?;
         }
         Command::Demo { listen, config } => {
-            let mock = MockServer::start("127.0.0.1:0", MockState::default_set()).await?;
+            let mock = MockServer::start("127.0.0.1:0", MockState::demo_set()).await?;
             let host = mock.host();
             let config = match config {
                 Some(path) => Config::load(&path, Some(&host))?,

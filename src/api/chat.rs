@@ -11,6 +11,8 @@ use super::headers;
 use crate::canonical::request::parse_request;
 use crate::dispatch::{Failed, Outcome};
 use crate::error::GatewayError;
+use crate::scheduler::weights::PartialWeights;
+use crate::scheduler::{Draws, PlanRequest};
 
 /// The chat completions handler.
 pub async fn completions(
@@ -42,24 +44,56 @@ async fn handle(
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, Failed> {
-    let _caller = state.keys.authenticate(req).map_err(early)?;
+    let caller = state.keys.authenticate(req).map_err(early)?;
     check_content_type(req).map_err(early)?;
     let body = read_body(req, payload, state.max_body_bytes)
         .await
         .map_err(early)?;
     let chat = parse_request(&body).map_err(early)?;
     chat.validate().map_err(early)?;
-    let target = req
-        .headers()
-        .get(headers::ROUTE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or(&chat.model);
-    let plan = state.router.plan(target).map_err(early)?;
-    let (outcome, answered) = state.dispatcher.run(&chat, &plan).await?;
+    let hints = Hints::from_request(req).map_err(early)?;
+    let plan_req = PlanRequest {
+        target: hints.route.unwrap_or(&chat.model),
+        tier: &caller.tier,
+        task: hints.task,
+        weights: hints.weights,
+        max_cost_usd: hints.max_cost_usd,
+        max_latency_ms: hints.max_latency_ms,
+        // About four bytes per token; the JSON framing makes this a slight overestimate.
+        input_tokens: (body.len() as u64).div_ceil(4),
+        max_output_tokens: chat.max_output_tokens(),
+        has_tools: chat.tools.as_ref().is_some_and(|t| !t.is_empty()),
+        stream: chat.stream,
+        explain: hints.explain,
+    };
+    let plan = {
+        let snapshot = state.board.load();
+        let providers = state.dispatcher.providers();
+        state
+            .planner
+            .plan(
+                &snapshot,
+                |p| providers.in_flight(p),
+                &plan_req,
+                Draws::random(),
+            )
+            .map_err(early)?
+    };
+    let (outcome, answered) = state.dispatcher.run(&chat, &plan.candidates).await?;
+    if answered.attempts > 1
+        && let Some(route) = &plan.route
+    {
+        metrics::counter!("switchyard_failovers_total", "route" => route.to_string()).increment(1);
+    }
     let mut resp = HttpResponse::Ok();
     resp.insert_header((headers::PROVIDER, answered.model.provider.name.as_str()))
         .insert_header((headers::MODEL, answered.model.name.as_str()))
         .insert_header((headers::ATTEMPTS, answered.attempts));
+    if let Some(explanation) = &plan.explanation
+        && let Ok(json) = serde_json::to_string(explanation)
+    {
+        resp.insert_header((headers::EXPLAIN, json));
+    }
     Ok(match outcome {
         Outcome::Complete(r) => {
             let bytes = serde_json::to_vec(&r).map_err(|_| early(GatewayError::Internal))?;
@@ -70,6 +104,51 @@ async fn handle(
             .insert_header(("cache-control", "no-cache"))
             .streaming(relay.into_sse()),
     })
+}
+
+/// Routing hints from request headers (DESIGN.md "Names").
+struct Hints<'a> {
+    route: Option<&'a str>,
+    task: Option<&'a str>,
+    weights: PartialWeights,
+    max_cost_usd: Option<f64>,
+    max_latency_ms: Option<f64>,
+    explain: bool,
+}
+
+impl<'a> Hints<'a> {
+    fn from_request(req: &'a HttpRequest) -> Result<Self, GatewayError> {
+        let get = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+        let weights = match get(headers::WEIGHTS) {
+            None => PartialWeights::default(),
+            Some(v) => PartialWeights::parse_header(v).map_err(|e| {
+                GatewayError::invalid(
+                    format!("invalid {} header: {e}", headers::WEIGHTS),
+                    headers::WEIGHTS,
+                )
+            })?,
+        };
+        let number = |name: &'static str| -> Result<Option<f64>, GatewayError> {
+            match get(name) {
+                None => Ok(None),
+                Some(v) => match v.trim().parse::<f64>() {
+                    Ok(n) if n.is_finite() && n >= 0.0 => Ok(Some(n)),
+                    _ => Err(GatewayError::invalid(
+                        format!("invalid {name} header: expected a number >= 0, got '{v}'"),
+                        name,
+                    )),
+                },
+            }
+        };
+        Ok(Self {
+            route: get(headers::ROUTE).filter(|r| !r.is_empty()),
+            task: get(headers::TASK),
+            weights,
+            max_cost_usd: number(headers::MAX_COST)?,
+            max_latency_ms: number(headers::MAX_LATENCY)?,
+            explain: get(headers::EXPLAIN).is_some_and(|v| matches!(v.trim(), "1" | "true")),
+        })
+    }
 }
 
 /// JSON only; a missing content type is read as JSON (curl without -H), anything else is 415.

@@ -10,3 +10,13 @@ pub const MODEL: &str = "x-switchyard-model";
 pub const ATTEMPTS: &str = "x-switchyard-attempts";
 /// Request and response: the request id.
 pub const REQUEST_ID: &str = "x-request-id";
+/// Request: weights override, `price=0.7,latency=0.3`.
+pub const WEIGHTS: &str = "x-switchyard-weights";
+/// Request: hard cost limit in USD.
+pub const MAX_COST: &str = "x-switchyard-max-cost-usd";
+/// Request: hard latency limit in milliseconds.
+pub const MAX_LATENCY: &str = "x-switchyard-max-latency-ms";
+/// Request: a task tag for route rules.
+pub const TASK: &str = "x-switchyard-task";
+/// Request: `1` asks for the routing explanation; response: the explanation (JSON).
+pub const EXPLAIN: &str = "x-switchyard-explain";

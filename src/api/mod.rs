@@ -1,26 +1,38 @@
 //! actix-web handlers: the OpenAI-compatible API, health, and the JSON 404/405 answers.
 //! Shared request state lives in [`AppState`].
 
+pub mod admin;
 pub mod auth;
 pub mod chat;
 pub mod headers;
 pub mod models;
 
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use std::sync::Arc;
 
-use crate::config::Secret;
+use actix::Addr;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use arc_swap::ArcSwap;
+
+use crate::config::{Config, ModelConfig, ProviderConfig, Secret};
 use crate::dispatch::Dispatcher;
 use crate::error::GatewayError;
-use crate::scheduler::Router;
+use crate::scheduler::{Planner, SchedulerActor, Snapshot};
 use auth::KeyStore;
 
-/// What every handler reads. Immutable after start-up.
+/// What every handler reads. Everything here is immutable or lock-free.
 pub struct AppState {
-    pub router: Router,
+    pub planner: Planner,
+    /// The scheduler's latest published snapshot.
+    pub board: Arc<ArcSwap<Snapshot>>,
+    pub scheduler: Addr<SchedulerActor>,
     pub dispatcher: Dispatcher,
     pub keys: KeyStore,
     pub admin_token: Option<Secret>,
     pub max_body_bytes: usize,
+    pub providers: Vec<Arc<ProviderConfig>>,
+    pub models: Vec<Arc<ModelConfig>>,
+    /// The config as loaded, for `GET /admin/routes`.
+    pub config: Arc<Config>,
 }
 
 /// Registers every route.
@@ -40,6 +52,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(models::retrieve))
             .default_service(web::to(method_not_allowed)),
     )
+    .configure(admin::configure)
+    .service(
+        web::resource("/metrics")
+            .route(web::get().to(metrics))
+            .default_service(web::to(method_not_allowed)),
+    )
     .service(
         web::resource("/healthz")
             .route(web::get().to(healthz))
@@ -50,6 +68,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+async fn metrics() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(crate::metrics::render())
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {

@@ -22,7 +22,7 @@ struct ModelList<'a> {
 
 fn entries(state: &AppState) -> Vec<ModelObject<'_>> {
     let mut data: Vec<ModelObject<'_>> = state
-        .router
+        .planner
         .route_names()
         .iter()
         .map(|r| ModelObject {
@@ -32,7 +32,7 @@ fn entries(state: &AppState) -> Vec<ModelObject<'_>> {
             owned_by: "switchyard",
         })
         .collect();
-    let mut offers: Vec<_> = state.router.offers().collect();
+    let mut offers: Vec<_> = state.planner.offers().collect();
     offers.sort_by(|a, b| {
         a.name
             .cmp(&b.name)

@@ -14,6 +14,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::adapters::ProviderKind;
+use crate::scheduler::weights::{PartialWeights, Weights};
 use raw::RawConfig;
 pub use secret::{Resolved, Secret, SecretSource};
 
@@ -53,8 +54,12 @@ pub struct Config {
     pub dispatch: DispatchConfig,
     pub providers: Vec<Arc<ProviderConfig>>,
     pub models: Vec<Arc<ModelConfig>>,
-    pub routes: BTreeMap<String, Vec<String>>,
+    pub routes: BTreeMap<String, RouteConfig>,
+    pub route_rules: Vec<RouteRule>,
+    pub tiers: BTreeMap<String, TierConfig>,
     pub keys: Vec<GatewayKeyConfig>,
+    pub health: HealthConfig,
+    pub scheduler: SchedulerConfig,
     /// Things that load but deserve the operator's attention (disabled providers).
     pub warnings: Vec<String>,
 }
@@ -66,9 +71,60 @@ pub struct DispatchConfig {
     pub max_attempts: u32,
 }
 
+/// A named set of candidates with its own weights and fallbacks.
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    /// Model names or `provider/model`, ranked by the scheduler.
+    pub candidates: Vec<String>,
+    pub weights: PartialWeights,
+    /// Tried in order after the ranked candidates.
+    pub fallbacks: Vec<String>,
+}
+
+/// Chooses a route for requests to `auto`.
+#[derive(Debug, Clone)]
+pub struct RouteRule {
+    pub route: String,
+    pub min_prompt_tokens: Option<u64>,
+    pub tools: Option<bool>,
+    pub task: Option<String>,
+}
+
+/// What keys of a tier may use.
+#[derive(Debug, Clone)]
+pub struct TierConfig {
+    /// `None`: every route.
+    pub routes: Option<Vec<String>>,
+    pub weights: PartialWeights,
+    pub fallbacks: Vec<String>,
+}
+
+/// How provider health is measured.
+#[derive(Debug, Clone)]
+pub struct HealthConfig {
+    pub heartbeat_interval: Duration,
+    pub heartbeat_timeout: Duration,
+    pub failure_threshold: u32,
+    pub heartbeat_failure_threshold: u32,
+    pub open_cooldown: Duration,
+    pub latency_window: Duration,
+    pub publish_interval: Duration,
+}
+
+/// How candidates are scored.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    pub weights: Weights,
+    pub exploration: f64,
+    pub tie_band: f64,
+    pub default_output_tokens: u64,
+}
+
 /// One upstream account.
 #[derive(Debug)]
 pub struct ProviderConfig {
+    /// Position in [`Config::providers`], used to index live state.
+    pub index: usize,
     pub name: String,
     pub kind: ProviderKind,
     /// Without a trailing slash.
@@ -89,12 +145,16 @@ pub struct Prices {
 /// One model at one provider.
 #[derive(Debug)]
 pub struct ModelConfig {
+    /// Position in [`Config::models`], used to index live state.
+    pub index: usize,
     pub name: String,
     pub provider: Arc<ProviderConfig>,
     pub upstream: String,
     pub prices: Prices,
     pub context_window: u32,
     pub max_output_tokens: u32,
+    /// Latency assumed before anything is measured.
+    pub prior_latency_ms: f64,
 }
 
 /// A gateway key, kept only as its SHA-256.
@@ -213,6 +273,7 @@ pub fn validate(
             30_000,
         )?);
         providers.push(Arc::new(ProviderConfig {
+            index: providers.len(),
             name,
             kind: p.kind,
             base_url: base_url.trim_end_matches('/').to_owned(),
@@ -268,6 +329,8 @@ pub fn validate(
             ));
         }
         models.push(Arc::new(ModelConfig {
+            index: models.len(),
+            prior_latency_ms: m.prior_latency_ms.unwrap_or(1000) as f64,
             upstream: m.upstream.unwrap_or_else(|| m.name.clone()),
             name: m.name,
             provider: provider.clone(),
@@ -281,27 +344,84 @@ pub fn validate(
         }));
     }
 
+    let known = |c: &str| {
+        models
+            .iter()
+            .any(|m| m.name == c || format!("{}/{}", m.provider.name, m.name) == c)
+    };
+    let check_models = |at: &str, list: Vec<String>| -> Result<Vec<String>, ConfigError> {
+        let mut out = Vec::new();
+        for (i, c) in list.into_iter().enumerate() {
+            if known(&c) {
+                out.push(c);
+            } else if !disabled_models.contains(&c) {
+                return Err(invalid(
+                    format!("{at}[{i}]"),
+                    format!("no model named '{c}'"),
+                ));
+            }
+        }
+        Ok(out)
+    };
     let mut routes = BTreeMap::new();
     for (name, r) in raw.routes {
         let at = format!("routes.{name}");
         if models.iter().any(|m| m.name == name) {
             return Err(invalid(at, "a route may not share its name with a model"));
         }
-        let mut candidates = Vec::new();
-        for (i, c) in r.candidates.into_iter().enumerate() {
-            let known = models
-                .iter()
-                .any(|m| m.name == c || format!("{}/{}", m.provider.name, m.name) == c);
-            if known {
-                candidates.push(c);
-            } else if !disabled_models.contains(&c) {
-                return Err(invalid(
-                    format!("{at}.candidates[{i}]"),
-                    format!("no model named '{c}'"),
-                ));
+        let weights = r.weights.unwrap_or_default();
+        weights
+            .validate()
+            .map_err(|e| invalid(format!("{at}.weights.{}", e.field), e.message))?;
+        routes.insert(
+            name,
+            RouteConfig {
+                candidates: check_models(&format!("{at}.candidates"), r.candidates)?,
+                weights,
+                fallbacks: check_models(&format!("{at}.fallbacks"), r.fallbacks)?,
+            },
+        );
+    }
+    let mut route_rules = Vec::new();
+    for (i, rule) in raw.route_rules.into_iter().enumerate() {
+        if !routes.contains_key(&rule.route) {
+            return Err(invalid(
+                format!("route_rules[{i}].route"),
+                format!("no route named '{}'", rule.route),
+            ));
+        }
+        route_rules.push(RouteRule {
+            route: rule.route,
+            min_prompt_tokens: rule.min_prompt_tokens,
+            tools: rule.tools,
+            task: rule.task,
+        });
+    }
+    let mut tiers = BTreeMap::new();
+    for (name, t) in raw.tiers {
+        let at = format!("tiers.{name}");
+        if let Some(rs) = &t.routes {
+            for (i, r) in rs.iter().enumerate() {
+                if !routes.contains_key(r) {
+                    return Err(invalid(
+                        format!("{at}.routes[{i}]"),
+                        format!("no route named '{r}'"),
+                    ));
+                }
             }
         }
-        routes.insert(name, candidates);
+        let weights = t.weights.unwrap_or_default();
+        weights
+            .validate()
+            .map_err(|e| invalid(format!("{at}.weights.{}", e.field), e.message))?;
+        tiers.insert(
+            name,
+            TierConfig {
+                routes: t.routes,
+                weights,
+                fallbacks: check_models(&format!("{at}.fallbacks"), t.fallbacks)?,
+            },
+        );
     }
 
     let mut keys = Vec::new();
@@ -326,11 +446,18 @@ pub fn validate(
                 return Err(invalid(at, "give exactly one of `key` or `key_sha256`"));
             }
         };
+        let tier = k.tier.unwrap_or_else(|| "default".to_owned());
+        if tier != "default" && !tiers.contains_key(&tier) {
+            return Err(invalid(
+                format!("{at}.tier"),
+                format!("no tier named '{tier}'"),
+            ));
+        }
         keys.push(GatewayKeyConfig {
             id: k.id,
             sha256,
             tenant: k.tenant,
-            tier: k.tier.unwrap_or_else(|| "default".to_owned()),
+            tier,
         });
     }
 
@@ -349,7 +476,13 @@ pub fn validate(
     if max_attempts == 0 {
         return Err(invalid("dispatch.max_attempts", "expected a number > 0"));
     }
+    let health = validate_health(&raw.health)?;
+    let scheduler = validate_scheduler(&raw.scheduler)?;
     Ok(Config {
+        health,
+        scheduler,
+        route_rules,
+        tiers,
         listen: raw
             .server
             .listen
@@ -366,6 +499,60 @@ pub fn validate(
         routes,
         keys,
         warnings,
+    })
+}
+
+fn validate_health(h: &raw::RawHealth) -> Result<HealthConfig, ConfigError> {
+    let ms = |field: &str, v: Option<u64>, default: u64| -> Result<Duration, ConfigError> {
+        Ok(Duration::from_millis(positive(
+            "health", field, v, default,
+        )?))
+    };
+    let count = |field: &str, v: Option<u32>, default: u32| -> Result<u32, ConfigError> {
+        match v {
+            Some(0) => Err(invalid(format!("health.{field}"), "expected a number > 0")),
+            v => Ok(v.unwrap_or(default)),
+        }
+    };
+    Ok(HealthConfig {
+        heartbeat_interval: ms("heartbeat_interval_ms", h.heartbeat_interval_ms, 10_000)?,
+        heartbeat_timeout: ms("heartbeat_timeout_ms", h.heartbeat_timeout_ms, 5_000)?,
+        failure_threshold: count("failure_threshold", h.failure_threshold, 5)?,
+        heartbeat_failure_threshold: count(
+            "heartbeat_failure_threshold",
+            h.heartbeat_failure_threshold,
+            2,
+        )?,
+        open_cooldown: ms("open_cooldown_ms", h.open_cooldown_ms, 10_000)?,
+        latency_window: ms("latency_window_ms", h.latency_window_ms, 60_000)?,
+        publish_interval: ms("publish_interval_ms", h.publish_interval_ms, 250)?,
+    })
+}
+
+fn validate_scheduler(s: &raw::RawScheduler) -> Result<SchedulerConfig, ConfigError> {
+    let partial = s.weights.unwrap_or_default();
+    partial
+        .validate()
+        .map_err(|e| invalid(format!("scheduler.weights.{}", e.field), e.message))?;
+    let exploration = s.exploration.unwrap_or(0.05);
+    if !(0.0..=0.5).contains(&exploration) {
+        return Err(invalid(
+            "scheduler.exploration",
+            "expected a share from 0 to 0.5",
+        ));
+    }
+    let tie_band = s.tie_band.unwrap_or(0.02);
+    if !(0.0..=1.0).contains(&tie_band) {
+        return Err(invalid(
+            "scheduler.tie_band",
+            "expected a number from 0 to 1",
+        ));
+    }
+    Ok(SchedulerConfig {
+        weights: partial.apply(Weights::default()),
+        exploration,
+        tie_band,
+        default_output_tokens: s.default_output_tokens.unwrap_or(256),
     })
 }
 

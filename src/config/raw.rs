@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::secret::SecretSource;
 use crate::adapters::ProviderKind;
+use crate::scheduler::weights::PartialWeights;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,7 +25,77 @@ pub struct RawConfig {
     #[serde(default)]
     pub routes: BTreeMap<String, RawRoute>,
     #[serde(default)]
+    pub route_rules: Vec<RawRouteRule>,
+    #[serde(default)]
+    pub tiers: BTreeMap<String, RawTier>,
+    #[serde(default)]
     pub keys: Vec<RawGatewayKey>,
+    #[serde(default)]
+    pub health: RawHealth,
+    #[serde(default)]
+    pub scheduler: RawScheduler,
+}
+
+/// `[health]`: how provider actors measure and judge health.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealth {
+    /// Heartbeat period per provider. Default 10000.
+    pub heartbeat_interval_ms: Option<u64>,
+    /// A heartbeat slower than this fails. Default 5000.
+    pub heartbeat_timeout_ms: Option<u64>,
+    /// Consecutive failed requests that open the circuit. Default 5.
+    pub failure_threshold: Option<u32>,
+    /// Consecutive failed heartbeats that open the circuit. Default 2.
+    pub heartbeat_failure_threshold: Option<u32>,
+    /// How long an open circuit stays open before a probe. Default 10000.
+    pub open_cooldown_ms: Option<u64>,
+    /// The recent-latency window the scheduler scores from. Default 60000.
+    pub latency_window_ms: Option<u64>,
+    /// How often a provider actor publishes its health when it changed. Default 250.
+    pub publish_interval_ms: Option<u64>,
+}
+
+/// `[scheduler]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScheduler {
+    /// Global weights. Default price 0.5, latency 0.5, errors 1.0.
+    pub weights: Option<PartialWeights>,
+    /// Share of requests (0..=0.5) sent to a stale candidate to re-measure it. Default 0.05.
+    pub exploration: Option<f64>,
+    /// Scores within this distance of the best are a tie, spread at random. Default 0.02.
+    pub tie_band: Option<f64>,
+    /// Output tokens expected when the request gives no max_tokens and the model has
+    /// no measured average. Default 256.
+    pub default_output_tokens: Option<u64>,
+}
+
+/// `[[route_rules]]`: picks a route for requests to `auto`; the first match wins.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouteRule {
+    /// The route to use.
+    pub route: String,
+    /// Match when the estimated prompt has at least this many tokens.
+    pub min_prompt_tokens: Option<u64>,
+    /// Match when the request offers tools (true) or offers none (false).
+    pub tools: Option<bool>,
+    /// Match when the `x-switchyard-task` header equals this.
+    pub task: Option<String>,
+}
+
+/// `[tiers.NAME]`: what gateway keys of this tier are entitled to.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTier {
+    /// Routes the tier may use; absent = every route.
+    pub routes: Option<Vec<String>>,
+    /// Weights for this tier's requests (a route's own weights override them).
+    pub weights: Option<PartialWeights>,
+    /// Models tried after the route's candidates, in order.
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
 }
 
 /// `[server]`.
@@ -95,14 +166,21 @@ pub struct RawModel {
     pub context_window: u32,
     /// Output cap sent when the client gives none (required by Anthropic). Default 4096.
     pub max_output_tokens: Option<u32>,
+    /// Latency (ms) the scheduler assumes before it has measured anything. Default 1000.
+    pub prior_latency_ms: Option<u64>,
 }
 
 /// `[routes.NAME]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
-    /// Model names (or `provider/model`) that may answer, in preference order.
+    /// Model names (or `provider/model`) the scheduler ranks.
     pub candidates: Vec<String>,
+    /// This route's weights (override tier and global ones term by term).
+    pub weights: Option<PartialWeights>,
+    /// Models tried, in order, after the ranked candidates.
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
 }
 
 /// `[[keys]]`: a gateway key clients authenticate with.

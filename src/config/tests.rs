@@ -67,7 +67,7 @@ fn unset_key_variable_disables_the_provider_and_its_models() {
     let c = Config::from_toml(&text, None, None).unwrap();
     assert!(c.providers.is_empty() && c.models.is_empty());
     assert!(c.warnings[0].contains("SWITCHYARD_TEST_SURELY_UNSET_VAR"));
-    assert!(c.routes["auto"].is_empty());
+    assert!(c.routes["auto"].candidates.is_empty());
 }
 
 #[test]

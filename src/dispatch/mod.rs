@@ -9,10 +9,13 @@ pub mod upstream;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use crate::canonical::{ChatRequest, ChatResponse, ids};
 use crate::config::{DispatchConfig, ModelConfig, Secret};
 use crate::error::{GatewayError, UpstreamError};
-use crate::scheduler::Plan;
+use crate::providers::Providers;
+use crate::providers::actor::Outcome as Report;
 pub use relay::RelayStream;
 use upstream::Upstream;
 
@@ -40,25 +43,36 @@ pub struct Failed {
     pub attempts: u32,
 }
 
-/// Sends requests upstream. Cheap to share: one pooled HTTP client.
-#[derive(Debug, Clone)]
+/// Sends requests upstream and reports every attempt to its provider's actor.
+#[derive(Clone)]
 pub struct Dispatcher {
     upstream: Upstream,
+    providers: Arc<Providers>,
     config: DispatchConfig,
 }
 
 impl Dispatcher {
-    /// A dispatcher with its own connection pool.
-    pub fn new(config: DispatchConfig) -> Self {
+    /// A dispatcher sharing `upstream`'s connection pool.
+    pub fn new(config: DispatchConfig, upstream: Upstream, providers: Arc<Providers>) -> Self {
         Self {
-            upstream: Upstream::new(),
+            upstream,
+            providers,
             config,
         }
     }
 
+    /// The provider actors.
+    pub fn providers(&self) -> &Arc<Providers> {
+        &self.providers
+    }
+
     /// Tries the plan's candidates in order (cycling while attempts remain) until one
     /// answers, a non-retryable error occurs, or attempts run out.
-    pub async fn run(&self, req: &ChatRequest, plan: &Plan) -> Result<(Outcome, Answered), Failed> {
+    pub async fn run(
+        &self,
+        req: &ChatRequest,
+        plan: &[Arc<ModelConfig>],
+    ) -> Result<(Outcome, Answered), Failed> {
         let mut attempts = 0u32;
         let mut last: Option<UpstreamError> = None;
         let mut skipped = vec![false; plan.len()];
@@ -142,13 +156,45 @@ impl Dispatcher {
         let up = adapter
             .build_request(req, model, key)
             .map_err(AttemptError::Client)?;
-        let resp = self.upstream.send(&model.provider, up).await?;
+        let reporter = Reporter {
+            providers: self.providers.clone(),
+            model: model.clone(),
+            started: Instant::now(),
+            _in_flight: self
+                .providers
+                .get(model.provider.index)
+                .map(|h| h.shared.begin()),
+        };
+        self.exchange(req, model, up, reporter).await
+    }
+
+    async fn exchange(
+        &self,
+        req: &ChatRequest,
+        model: &Arc<ModelConfig>,
+        up: crate::adapters::UpstreamRequest,
+        reporter: Reporter,
+    ) -> Result<Outcome, AttemptError> {
+        let adapter = model.provider.kind.adapter();
+        let resp = match self.upstream.send(&model.provider, up).await {
+            Ok(r) => r,
+            Err(e) => return Err(reporter.failed(e).into()),
+        };
         if req.stream {
-            let relay = RelayStream::open(resp, adapter.stream_decoder(), model, req).await?;
-            Ok(Outcome::Stream(relay))
+            match RelayStream::open(resp, adapter.stream_decoder(), model, req).await {
+                Ok(relay) => Ok(Outcome::Stream(relay.with_reporter(reporter))),
+                Err(e) => Err(reporter.failed(e).into()),
+            }
         } else {
-            let body = upstream::read_body(resp).await?;
-            let c = adapter.parse_response(&body)?;
+            let parsed = match upstream::read_body(resp).await {
+                Ok(body) => adapter.parse_response(&body),
+                Err(e) => Err(e),
+            };
+            let c = match parsed {
+                Ok(c) => c,
+                Err(e) => return Err(reporter.failed(e).into()),
+            };
+            reporter.succeeded(None, Some(c.usage.completion_tokens));
             Ok(Outcome::Complete(ChatResponse {
                 id: ids::completion_id(),
                 created: ids::unix_now(),
@@ -172,6 +218,58 @@ pub enum AttemptError {
 impl From<UpstreamError> for AttemptError {
     fn from(e: UpstreamError) -> Self {
         Self::Upstream(e)
+    }
+}
+
+/// Reports one attempt's outcome to its provider actor and holds its in-flight count.
+pub struct Reporter {
+    providers: Arc<Providers>,
+    model: Arc<ModelConfig>,
+    started: Instant,
+    _in_flight: Option<crate::providers::health::InFlight>,
+}
+
+impl Reporter {
+    /// The attempt failed; passes the error through.
+    pub fn failed(self, e: UpstreamError) -> UpstreamError {
+        self.send(Some(&e), None, None);
+        e
+    }
+
+    /// The attempt succeeded.
+    pub fn succeeded(self, ttft: Option<Duration>, output_tokens: Option<u64>) {
+        self.send(None, ttft, output_tokens);
+    }
+
+    fn send(&self, e: Option<&UpstreamError>, ttft: Option<Duration>, output_tokens: Option<u64>) {
+        let latency = self.started.elapsed();
+        let provider = &self.model.provider.name;
+        metrics::counter!("switchyard_attempts_total", "provider" => provider.clone(), "model" => self.model.name.clone()).increment(1);
+        match e {
+            Some(e) => metrics::counter!("switchyard_upstream_errors_total", "provider" => provider.clone(), "kind" => e.class.kind()).increment(1),
+            None => {
+                metrics::histogram!("switchyard_request_duration_seconds", "provider" => provider.clone(), "model" => self.model.name.clone()).record(latency.as_secs_f64());
+                if let Some(t) = ttft {
+                    metrics::histogram!("switchyard_ttft_seconds", "provider" => provider.clone(), "model" => self.model.name.clone()).record(t.as_secs_f64());
+                }
+            }
+        }
+        self.providers.report(
+            self.model.provider.index,
+            Report {
+                model: self.model.index,
+                latency,
+                ttft,
+                error: e.map(|e| e.class),
+                retry_after: e.and_then(|e| e.retry_after),
+                output_tokens,
+            },
+        );
+    }
+
+    /// Time since the attempt started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
     }
 }
 

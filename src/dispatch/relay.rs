@@ -33,6 +33,8 @@ pub struct RelayStream {
     prompt_estimate: u64,
     done: bool,
     provider: String,
+    reporter: Option<super::Reporter>,
+    ttft: Option<std::time::Duration>,
 }
 
 impl RelayStream {
@@ -78,7 +80,17 @@ impl RelayStream {
             prompt_estimate,
             done: false,
             provider: model.provider.name.clone(),
+            reporter: None,
+            ttft: None,
         })
+    }
+
+    /// Attaches the attempt's reporter: the time to the first event is taken now, the
+    /// outcome is reported when the stream ends.
+    pub fn with_reporter(mut self, reporter: super::Reporter) -> Self {
+        self.ttft = Some(reporter.elapsed());
+        self.reporter = Some(reporter);
+        self
     }
 
     /// The OpenAI SSE bytes, as a stream the HTTP layer can send.
@@ -124,6 +136,10 @@ impl RelayStream {
                             }
                             let fallback = self.estimated_usage();
                             self.encoder.finish(fallback, &mut out);
+                            let tokens = self.encoder.usage().unwrap_or(fallback).completion_tokens;
+                            if let Some(r) = self.reporter.take() {
+                                r.succeeded(self.ttft, Some(tokens));
+                            }
                         }
                         Err(e) => self.fail(e, &mut out),
                     }
@@ -148,6 +164,9 @@ impl RelayStream {
         self.pending.clear();
         e.provider.clone_from(&self.provider);
         tracing::warn!(provider = %self.provider, error = e.class.kind(), "stream failed mid-way");
+        if let Some(r) = self.reporter.take() {
+            e = r.failed(e);
+        }
         write_event(out, &GatewayError::Upstream(e).body());
     }
 }

@@ -309,6 +309,37 @@ impl MockState {
         Self::new(&specs)
     }
 
+    /// The six default providers with the demo's timings: each answers at its own
+    /// speed (head latency, time to first token, per-token delay), so the demo's
+    /// routes have real price/speed trade-offs. Cheapest is slowest:
+    /// mistral > deepseek > qwen > openai > gemini > anthropic (fastest).
+    pub fn demo_set() -> Self {
+        let state = Self::default_set();
+        // (provider, latency_ms, jitter_ms, ttft_ms, token_delay_ms)
+        let timings = [
+            ("anthropic", 120, 20, 60, 8),
+            ("gemini", 160, 30, 80, 10),
+            ("openai", 250, 50, 100, 15),
+            ("qwen", 450, 80, 200, 20),
+            ("deepseek", 700, 100, 300, 30),
+            ("mistral", 1100, 150, 400, 35),
+        ];
+        for (name, latency_ms, jitter_ms, ttft_ms, token_delay_ms) in timings {
+            if let Some(p) = state.provider(name)
+                && let Ok(mut k) = p.knobs.lock()
+            {
+                *k = Knobs {
+                    latency_ms,
+                    jitter_ms,
+                    ttft_ms,
+                    token_delay_ms,
+                    ..Knobs::default()
+                };
+            }
+        }
+        state
+    }
+
     /// A provider by name.
     pub fn provider(&self, name: &str) -> Option<&Arc<MockProvider>> {
         self.providers.get(name)

@@ -1,6 +1,15 @@
-//! Chooses which model answers: resolves the request's `model` (a model, a
-//! `provider/model`, or a route) into an ordered plan of candidates.
+//! Chooses which model answers each request.
+//!
+//! The [`actor::SchedulerActor`] owns weights and the latest health of every provider
+//! and publishes them as one immutable [`actor::Snapshot`]; request handlers load the
+//! snapshot and run the pure [`plan::Planner`] (resolution, tiers, rules, fallbacks)
+//! and [`score`] (weighted cost + latency + error and load penalties) on their own
+//! thread, so no request ever waits on the actor.
 
+pub mod actor;
 pub mod plan;
+pub mod score;
+pub mod weights;
 
-pub use plan::{Plan, Router};
+pub use actor::{SchedulerActor, Snapshot};
+pub use plan::{Draws, Plan, PlanRequest, Planner};

@@ -13,7 +13,10 @@ use crate::config::{ModelConfig, Prices, ProviderConfig};
 fn model(kind: crate::adapters::ProviderKind, upstream: &str) -> ModelConfig {
     ModelConfig {
         name: "m".into(),
+        index: 0,
+        prior_latency_ms: 1000.0,
         provider: Arc::new(ProviderConfig {
+            index: 0,
             name: "p".into(),
             kind,
             base_url: "http://up/v1".into(),

@@ -1,0 +1,362 @@
+//! One supervised actor per provider account: it owns the provider's sliding windows,
+//! breaker and heartbeats, and publishes its health to the scheduler.
+//!
+//! Requests report outcomes with `do_send` (never awaited). Heartbeats run as spawned
+//! futures that report back to the actor. A handler that finds its state broken (or
+//! the admin crash hook) stops the actor; its `Supervisor` restarts it, and
+//! `restarting` rebuilds what was broken while keeping configuration and statistics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message, Recipient,
+    Supervised, WrapFuture,
+};
+use tokio::time::Instant;
+
+use super::breaker::{Breaker, CircuitState, Transition};
+use super::health::{HeartbeatHealth, ModelHealth, ProviderHealth};
+use super::window::{Sample, WINDOWS_KEPT, Window};
+use crate::config::{HealthConfig, ModelConfig, ProviderConfig, Secret};
+use crate::dispatch::upstream::Upstream;
+use crate::error::ErrorClass;
+use crate::scheduler::actor::HealthUpdate;
+
+/// The result of one upstream attempt.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct Outcome {
+    /// `ModelConfig::index`.
+    pub model: usize,
+    /// Whole-attempt time (to the last byte for successes).
+    pub latency: Duration,
+    /// Time to the first stream event.
+    pub ttft: Option<Duration>,
+    /// `None` for a success.
+    pub error: Option<ErrorClass>,
+    /// What the provider asked us to wait.
+    pub retry_after: Option<Duration>,
+    pub output_tokens: Option<u64>,
+}
+
+/// Stops the actor as if its state were broken (admin chaos hook and tests); the
+/// supervisor restarts it.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Crash;
+
+/// Asks for the actor's restart count (admin, tests).
+#[derive(Debug, Message)]
+#[rtype(result = "u64")]
+pub struct Restarts;
+
+/// The provider actor.
+pub struct ProviderActor {
+    provider: Arc<ProviderConfig>,
+    /// This provider's models, and one window each (same order).
+    models: Vec<Arc<ModelConfig>>,
+    windows: Vec<Window>,
+    /// All of the provider's outcomes, for its error rate.
+    all: Window,
+    heartbeats: Window,
+    heartbeat_failures: u32,
+    heartbeat_last_ok: Option<bool>,
+    heartbeat_running: bool,
+    breaker: Breaker,
+    rate_limited_until: Option<Instant>,
+    cfg: HealthConfig,
+    restarts: u64,
+    broken: bool,
+    dirty: bool,
+    scheduler: Recipient<HealthUpdate>,
+    upstream: Upstream,
+}
+
+impl ProviderActor {
+    /// An actor for `provider` serving `models`.
+    pub fn new(
+        provider: Arc<ProviderConfig>,
+        models: Vec<Arc<ModelConfig>>,
+        cfg: HealthConfig,
+        scheduler: Recipient<HealthUpdate>,
+        upstream: Upstream,
+    ) -> Self {
+        let now = Instant::now();
+        Self {
+            windows: models
+                .iter()
+                .map(|_| Window::new(cfg.latency_window, now))
+                .collect(),
+            all: Window::new(cfg.latency_window, now),
+            heartbeats: Window::new(cfg.latency_window, now),
+            heartbeat_failures: 0,
+            heartbeat_last_ok: None,
+            heartbeat_running: false,
+            breaker: Breaker::new(cfg.failure_threshold, cfg.open_cooldown),
+            rate_limited_until: None,
+            provider,
+            models,
+            cfg,
+            restarts: 0,
+            broken: false,
+            dirty: true,
+            scheduler,
+            upstream,
+        }
+    }
+
+    fn log_transition(&self, t: Option<Transition>) {
+        if let Some(t) = t {
+            tracing::warn!(
+                provider = %self.provider.name,
+                from = ?t.from,
+                to = ?t.to,
+                cause = ?self.breaker.cause(),
+                "circuit state changed"
+            );
+            crate::metrics::record_circuit(&self.provider.name, t.to);
+        }
+    }
+
+    fn publish(&mut self) {
+        let now = Instant::now();
+        let span = self.cfg.latency_window;
+        let all = self.all.summary(now, span);
+        let hb = self.heartbeats.summary(now, span);
+        let health = ProviderHealth {
+            circuit: self.breaker.state(),
+            open_cause: (self.breaker.state() != CircuitState::Closed)
+                .then(|| self.breaker.cause()),
+            error_rate: all.error_rate(),
+            recent_requests: all.ok + all.errors,
+            heartbeat: HeartbeatHealth {
+                rtt: hb.latency,
+                last_ok: self.heartbeat_last_ok,
+                consecutive_failures: self.heartbeat_failures,
+            },
+            rate_limited_until: self.rate_limited_until.filter(|t| *t > now),
+            restarts: self.restarts,
+        };
+        let models = self
+            .models
+            .iter()
+            .zip(&self.windows)
+            .map(|(m, w)| {
+                let s = w.summary(now, span);
+                let long = w.summary(now, span * WINDOWS_KEPT);
+                (
+                    m.index,
+                    ModelHealth {
+                        latency: s.latency,
+                        ttft: s.ttft,
+                        latency_long: long.latency,
+                        ok: s.ok,
+                        errors: s.errors,
+                        error_rate: s.error_rate(),
+                        avg_output_tokens: long.avg_output_tokens,
+                        last_sample: w.last_sample(),
+                    },
+                )
+            })
+            .collect();
+        crate::metrics::record_provider_health(&self.provider.name, &health);
+        self.scheduler.do_send(HealthUpdate {
+            provider: self.provider.index,
+            health,
+            models,
+        });
+        self.dirty = false;
+    }
+
+    fn tick(&mut self) {
+        let t = self.breaker.poll(Instant::now());
+        if t.is_some() {
+            self.dirty = true;
+        }
+        self.log_transition(t);
+        if self
+            .rate_limited_until
+            .is_some_and(|until| until <= Instant::now())
+        {
+            self.rate_limited_until = None;
+            self.dirty = true;
+        }
+        if self.dirty {
+            self.publish();
+        }
+    }
+
+    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
+        if self.heartbeat_running {
+            return;
+        }
+        self.heartbeat_running = true;
+        let key = self
+            .provider
+            .keys
+            .first()
+            .cloned()
+            .unwrap_or_else(|| Secret::new(""));
+        let req = self
+            .provider
+            .kind
+            .adapter()
+            .heartbeat_request(&self.provider, &key);
+        let upstream = self.upstream.clone();
+        let provider = self.provider.clone();
+        let timeout = self.cfg.heartbeat_timeout;
+        let started = Instant::now();
+        let ping = async move {
+            let result = tokio::time::timeout(timeout, async {
+                let resp = upstream.send(&provider, req).await?;
+                crate::dispatch::upstream::read_body(resp).await.map(|_| ())
+            })
+            .await;
+            matches!(result, Ok(Ok(())))
+        };
+        ctx.spawn(ping.into_actor(self).map(move |ok, act, _ctx| {
+            act.on_heartbeat(ok, started.elapsed());
+        }));
+    }
+
+    fn on_heartbeat(&mut self, ok: bool, rtt: Duration) {
+        self.heartbeat_running = false;
+        let now = Instant::now();
+        crate::metrics::record_heartbeat(&self.provider.name, ok, rtt);
+        let t = if ok {
+            self.heartbeats.record(
+                now,
+                Sample {
+                    latency: Some(rtt),
+                    ..Sample::default()
+                },
+            );
+            self.heartbeat_failures = 0;
+            self.breaker.on_heartbeat_ok()
+        } else {
+            self.heartbeat_failures += 1;
+            tracing::debug!(provider = %self.provider.name, failures = self.heartbeat_failures, "heartbeat failed");
+            if self.heartbeat_failures >= self.cfg.heartbeat_failure_threshold {
+                self.breaker.on_heartbeats_failed(now)
+            } else {
+                None
+            }
+        };
+        if self.heartbeat_last_ok != Some(ok) || t.is_some() {
+            self.dirty = true;
+        }
+        self.heartbeat_last_ok = Some(ok);
+        self.log_transition(t);
+        if t.is_some() {
+            self.publish();
+        }
+    }
+}
+
+impl Actor for ProviderActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.publish();
+        self.heartbeat(ctx);
+        ctx.run_interval(self.cfg.heartbeat_interval, |act, ctx| act.heartbeat(ctx));
+        ctx.run_interval(self.cfg.publish_interval, |act, _| act.tick());
+    }
+}
+
+impl Supervised for ProviderActor {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        self.restarts += 1;
+        if self.broken {
+            // Rebuild what may be inconsistent; configuration and windows stay.
+            self.breaker = Breaker::new(self.cfg.failure_threshold, self.cfg.open_cooldown);
+            self.heartbeat_running = false;
+            self.broken = false;
+        }
+        self.dirty = true;
+        tracing::warn!(provider = %self.provider.name, restarts = self.restarts, "provider actor restarted");
+    }
+}
+
+impl Handler<Outcome> for ProviderActor {
+    type Result = ();
+
+    fn handle(&mut self, o: Outcome, ctx: &mut Context<Self>) {
+        let Some(pos) = self.models.iter().position(|m| m.index == o.model) else {
+            // An outcome for a model this actor does not serve: its state is not what
+            // the dispatcher believes. Stop and let the supervisor rebuild it.
+            tracing::error!(provider = %self.provider.name, model = o.model, "outcome for an unknown model");
+            self.broken = true;
+            ctx.stop();
+            return;
+        };
+        let now = Instant::now();
+        // The client's own mistakes say nothing about the provider's health.
+        let counts = o.error.is_none_or(|c| !is_client_fault(c));
+        if !counts {
+            return;
+        }
+        let sample = Sample {
+            latency: o.error.is_none().then_some(o.latency),
+            ttft: o.ttft,
+            error: o.error,
+            output_tokens: o.output_tokens,
+        };
+        self.windows[pos].record(now, sample);
+        self.all.record(now, sample);
+        let t = match o.error {
+            None => self.breaker.on_success(),
+            // A 429 is the provider protecting itself, not failing: honour the wait.
+            Some(ErrorClass::RateLimited) => None,
+            Some(_) => self.breaker.on_failure(now),
+        };
+        if let Some(wait) = o.retry_after
+            && matches!(
+                o.error,
+                Some(ErrorClass::RateLimited | ErrorClass::Overloaded)
+            )
+        {
+            let until = now + wait;
+            if self.rate_limited_until.is_none_or(|u| u < until) {
+                self.rate_limited_until = Some(until);
+                tracing::info!(provider = %self.provider.name, wait_ms = wait.as_millis() as u64, "provider asked to back off");
+                self.publish();
+            }
+        }
+        self.dirty = true;
+        if t.is_some() {
+            self.log_transition(t);
+            self.publish();
+        }
+    }
+}
+
+/// Errors caused by the request, not the provider.
+fn is_client_fault(c: ErrorClass) -> bool {
+    matches!(
+        c,
+        ErrorClass::InvalidRequest
+            | ErrorClass::ContextLength
+            | ErrorClass::NotFound
+            | ErrorClass::ContentFilter
+    )
+}
+
+impl Handler<Crash> for ProviderActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Crash, ctx: &mut Context<Self>) {
+        tracing::warn!(provider = %self.provider.name, "provider actor crash requested");
+        self.broken = true;
+        ctx.stop();
+    }
+}
+
+impl Handler<Restarts> for ProviderActor {
+    type Result = u64;
+
+    fn handle(&mut self, _: Restarts, _ctx: &mut Context<Self>) -> u64 {
+        self.restarts
+    }
+}

@@ -1,0 +1,115 @@
+//! Health as provider actors publish it and the scheduler reads it: plain values,
+//! copied into one immutable snapshot per change.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::breaker::{CircuitState, OpenCause};
+use super::window::Percentiles;
+
+/// Samples a window needs before its percentiles count as a live latency estimate.
+pub const MIN_LIVE_SAMPLES: u64 = 3;
+
+/// One provider's health.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderHealth {
+    pub circuit: CircuitState,
+    pub open_cause: Option<OpenCause>,
+    /// Failed requests over all outcomes in the latency window, all models.
+    pub error_rate: f64,
+    /// Requests observed in the latency window.
+    pub recent_requests: u64,
+    pub heartbeat: HeartbeatHealth,
+    /// The provider asked us (429 + Retry-After) to send nothing before this.
+    #[serde(skip)]
+    pub rate_limited_until: Option<Instant>,
+    /// Times the supervisor restarted the actor.
+    pub restarts: u64,
+}
+
+impl ProviderHealth {
+    /// A provider nothing is known about yet.
+    pub fn unknown() -> Self {
+        Self {
+            circuit: CircuitState::Closed,
+            open_cause: None,
+            error_rate: 0.0,
+            recent_requests: 0,
+            heartbeat: HeartbeatHealth::default(),
+            rate_limited_until: None,
+            restarts: 0,
+        }
+    }
+}
+
+/// Heartbeat results.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HeartbeatHealth {
+    /// Round-trip times over the latency window.
+    pub rtt: Percentiles,
+    /// Whether the latest heartbeat succeeded (`None` before the first).
+    pub last_ok: Option<bool>,
+    pub consecutive_failures: u32,
+}
+
+/// One model's measured behaviour at one provider.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ModelHealth {
+    /// Whole-request latency over the latency window.
+    pub latency: Percentiles,
+    /// Time to first token over the latency window.
+    pub ttft: Percentiles,
+    /// Whole-request latency over the long (5-window) view.
+    pub latency_long: Percentiles,
+    pub ok: u64,
+    pub errors: u64,
+    pub error_rate: f64,
+    pub avg_output_tokens: Option<f64>,
+    /// When the last outcome was recorded.
+    #[serde(skip)]
+    pub last_sample: Option<Instant>,
+}
+
+impl ModelHealth {
+    /// The scheduler's latency estimate from live data: p90 of whole-request latency,
+    /// or of time to first token for streams, when the window holds enough samples.
+    pub fn live_estimate_ms(&self, stream: bool) -> Option<f64> {
+        let p = if stream && self.ttft.count >= MIN_LIVE_SAMPLES {
+            &self.ttft
+        } else {
+            &self.latency
+        };
+        (p.count >= MIN_LIVE_SAMPLES).then_some(p.p90)
+    }
+}
+
+/// Live counters the request path updates directly (no message needed).
+#[derive(Debug, Default)]
+pub struct ProviderShared {
+    in_flight: AtomicU32,
+}
+
+impl ProviderShared {
+    /// Requests to this provider in progress.
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request until the guard drops.
+    pub fn begin(self: &std::sync::Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+}
+
+/// Decrements the in-flight count when dropped.
+#[derive(Debug)]
+pub struct InFlight(std::sync::Arc<ProviderShared>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
