@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! score = w_price   * cost / max_cost          (expected USD, normalised over the candidates)
-//!       + w_latency * latency / max_latency    (expected ms, normalised over the candidates)
+//!       + w_latency * latency / max_latency    (expected ms, floored at 50, normalised)
 //!       + w_errors  * error_rate               (0..1 over the latency window)
 //!       + penalty                              (0.25 half-open, + up to 0.2 for load)
 //! ```
@@ -17,6 +17,11 @@
 use serde::Serialize;
 
 use super::weights::Weights;
+
+/// Latencies below this many milliseconds count as equal: differences of a few
+/// milliseconds are noise next to LLM generation times, and normalising them would
+/// turn 2 ms vs 3 ms into a 33 % gap.
+pub const LATENCY_FLOOR_MS: f64 = 50.0;
 
 /// Penalty of a half-open circuit: it may probe, but healthy peers go first.
 pub const HALF_OPEN_PENALTY: f64 = 0.25;
@@ -62,10 +67,13 @@ pub struct Terms {
 pub fn score(inputs: &[CandidateInput], w: &Weights, out: &mut Vec<Terms>) {
     out.clear();
     let max_cost = inputs.iter().map(|c| c.cost_usd).fold(0.0, f64::max);
-    let max_latency = inputs.iter().map(|c| c.latency_ms).fold(0.0, f64::max);
+    let max_latency = inputs
+        .iter()
+        .map(|c| c.latency_ms.max(LATENCY_FLOOR_MS))
+        .fold(0.0, f64::max);
     for c in inputs {
         let price = w.price * ratio(c.cost_usd, max_cost);
-        let latency = w.latency * ratio(c.latency_ms, max_latency);
+        let latency = w.latency * ratio(c.latency_ms.max(LATENCY_FLOOR_MS), max_latency);
         let errors = w.errors * c.error_rate.clamp(0.0, 1.0);
         let load = (f64::from(c.in_flight) / LOAD_SCALE).min(1.0) * MAX_LOAD_PENALTY;
         let penalty = load + if c.half_open { HALF_OPEN_PENALTY } else { 0.0 };
