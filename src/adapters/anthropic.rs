@@ -49,7 +49,7 @@ pub const JSON_OBJECT_INSTRUCTION: &str =
 pub const PLACEHOLDER_USER_TURN: &str = ".";
 
 /// Anthropic's smallest accepted thinking budget.
-pub(crate) const MIN_THINKING_BUDGET: u32 = 1024;
+const MIN_THINKING_BUDGET: u32 = 1024;
 
 /// The Anthropic adapter. Stateless; one static instance serves every provider.
 #[derive(Debug)]
