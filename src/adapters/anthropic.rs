@@ -145,7 +145,7 @@ enum WireOutBlock {
 
 /// Anthropic usage; every field optional because `message_delta` repeats only some.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
-pub(crate) struct WireUsage {
+struct WireUsage {
     #[serde(default)]
     input_tokens: Option<u64>,
     #[serde(default)]
@@ -166,7 +166,7 @@ struct WireOutputDetails {
 
 impl WireUsage {
     /// Overwrites the fields `later` reports: stream usage is cumulative, never added.
-    pub(crate) fn merge(&mut self, later: Self) {
+    fn merge(&mut self, later: Self) {
         let keep = |a: &mut Option<u64>, b: Option<u64>| {
             if b.is_some() {
                 *a = b;
@@ -273,7 +273,7 @@ struct WireErrorBody {
 
 /// The inside of an error body or stream `error` event.
 #[derive(Debug, Deserialize)]
-pub(crate) struct WireError {
+struct WireError {
     #[serde(rename = "type", default)]
     kind: String,
     #[serde(default)]
@@ -290,7 +290,7 @@ struct WireErrorDetails {
 
 impl WireError {
     /// Classifies by status (absent mid-stream), then by what the type and message say.
-    pub(crate) fn into_upstream(self, status: Option<u16>) -> UpstreamError {
+    fn into_upstream(self, status: Option<u16>) -> UpstreamError {
         let lower = self.message.to_ascii_lowercase();
         let spend_limit = self.details.as_ref().and_then(|d| d.error_code.as_deref())
             == Some("enforced_spend_limit_reached");

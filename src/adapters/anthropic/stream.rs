@@ -5,6 +5,12 @@
 //! `message_delta` (stop reason, cumulative usage) and `message_stop`; `ping` and
 //! unknown events anywhere. Block indexes count text, thinking and tool blocks together,
 //! so tool blocks are renumbered from 0 for OpenAI's `tool_calls[].index`.
+//!
+//! Usage is reported with each `message_delta`: `message_start`'s numbers overwritten
+//! field by field (the values are cumulative, never added). An `error` event is an
+//! [`UpstreamError`] of its type's class; EOF before a stop reason is a truncated
+//! stream (`BadResponse`), while EOF after one but before `message_stop` is accepted,
+//! as providers.md §1 rule 6 asks.
 
 use serde::Deserialize;
 
@@ -201,3 +207,6 @@ impl StreamDecoder for AnthropicStreamDecoder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
