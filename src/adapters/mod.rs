@@ -3,6 +3,7 @@
 //!
 //! [`ProviderKind::adapter`] is the one place that matches on the provider kind.
 
+pub mod anthropic;
 pub mod deepseek;
 pub mod mistral;
 pub mod openai;
@@ -60,8 +61,8 @@ impl ProviderKind {
     pub fn adapter(self) -> &'static dyn Adapter {
         match self {
             Self::Openai => &openai::OPENAI,
-            Self::Anthropic => &openai::OPENAI, // replaced by the Anthropic adapter
-            Self::Gemini => &openai::OPENAI,    // replaced by the Gemini adapter
+            Self::Anthropic => &anthropic::ANTHROPIC,
+            Self::Gemini => &openai::OPENAI, // replaced by the Gemini adapter
             Self::Deepseek => &deepseek::DEEPSEEK,
             Self::Qwen => &qwen::QWEN,
             Self::Mistral => &mistral::MISTRAL,

@@ -9,6 +9,7 @@
 //!
 //! `brain` decides what the model says; one file per wire format renders it.
 
+pub mod anthropic;
 pub mod brain;
 pub mod openai;
 
@@ -427,7 +428,8 @@ async fn dispatch(
         Format::OpenAi | Format::DeepSeek | Format::Qwen | Format::Mistral => {
             openai::handle(provider, &req, &tail, &body).await
         }
-        Format::Anthropic | Format::Gemini => HttpResponse::NotImplemented().finish(),
+        Format::Anthropic => anthropic::handle(provider, &req, &tail, &body).await,
+        Format::Gemini => HttpResponse::NotImplemented().finish(),
     }
 }
 

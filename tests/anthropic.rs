@@ -1,0 +1,447 @@
+//! End to end over real HTTP: an OpenAI client → the gateway → the simulated Anthropic
+//! provider. Covers plain and streamed chat, a tool-call round trip (which the mock only
+//! accepts when `tool_result` ids answer the previous turn), usage mapping against the
+//! mock's own numbers, 529 overloads, garbage and cut streams, and the mock's checks.
+
+use serde_json::{Value, json};
+use switchyard::adapters::ProviderKind;
+use switchyard::app::Gateway;
+use switchyard::config::{Config, Secret};
+use switchyard::mock::{Format, MockServer, MockState};
+
+const GATEWAY_KEY: &str = "sk-test-anthropic";
+const MODEL: &str = "claude-haiku-4-5";
+
+/// The gateway with the simulated Anthropic provider as its only candidate.
+const CONFIG: &str = r#"
+[dispatch]
+retry_delay_ms = 1
+max_attempts = 2
+
+[providers.anthropic]
+kind = "anthropic"
+base_url = "http://{mock}/anthropic"
+keys = [{ value = "sk-mock-anthropic" }]
+
+[[models]]
+name = "claude-haiku-4-5"
+provider = "anthropic"
+input_per_mtok_usd = 1.00
+output_per_mtok_usd = 5.00
+cached_input_per_mtok_usd = 0.10
+context_window = 200000
+max_output_tokens = 8192
+
+[[keys]]
+id = "test"
+key = { value = "sk-test-anthropic" }
+tenant = "test"
+"#;
+
+struct Setup {
+    mock: MockServer,
+    gateway: Gateway,
+    http: reqwest::Client,
+}
+
+async fn start() -> Setup {
+    let mock = MockServer::start(
+        "127.0.0.1:0",
+        MockState::new(&[("anthropic", Format::Anthropic)]),
+    )
+    .await
+    .expect("the mock starts");
+    let config = Config::from_toml(CONFIG, None, Some(&mock.host())).expect("the config is valid");
+    let gateway = Gateway::bind(config, "127.0.0.1:0")
+        .expect("the gateway binds")
+        .spawn();
+    Setup {
+        mock,
+        gateway,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Setup {
+    async fn chat(&self, body: &Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/v1/chat/completions", self.gateway.url()))
+            .bearer_auth(GATEWAY_KEY)
+            .json(body)
+            .send()
+            .await
+            .expect("the gateway answers")
+    }
+
+    async fn chat_json(&self, body: &Value) -> Value {
+        let resp = self.chat(body).await;
+        assert_eq!(resp.status(), 200);
+        resp.json().await.expect("a JSON completion")
+    }
+
+    /// An Anthropic request sent straight to the mock, bypassing the gateway.
+    async fn direct(&self, headers: &[(&str, &str)], body: &Value) -> (u16, Value) {
+        let mut rb = self
+            .http
+            .post(format!("http://{}/anthropic/v1/messages", self.mock.host()))
+            .json(body);
+        for (name, value) in headers {
+            rb = rb.header(*name, *value);
+        }
+        let resp = rb.send().await.expect("the mock answers");
+        (
+            resp.status().as_u16(),
+            resp.json().await.expect("a JSON answer"),
+        )
+    }
+
+    async fn patch_mock(&self, knobs: Value) {
+        let resp = self
+            .http
+            .patch(format!(
+                "http://{}/_mock/providers/anthropic",
+                self.mock.host()
+            ))
+            .json(&knobs)
+            .send()
+            .await
+            .expect("the mock control endpoint answers");
+        assert_eq!(resp.status(), 200);
+    }
+
+    async fn mock_requests(&self) -> u64 {
+        let state: Value = self
+            .http
+            .get(format!("http://{}/_mock", self.mock.host()))
+            .send()
+            .await
+            .expect("the mock control endpoint answers")
+            .json()
+            .await
+            .expect("a JSON report");
+        state["providers"]["anthropic"]["requests"]
+            .as_u64()
+            .expect("a request counter")
+    }
+}
+
+const AUTH: [(&str, &str); 2] = [
+    ("x-api-key", "sk-mock-anthropic"),
+    ("anthropic-version", "2023-06-01"),
+];
+
+/// The `data:` payloads of an OpenAI SSE body; `[DONE]` stays a string.
+fn sse_data(text: &str) -> Vec<Value> {
+    text.split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap_or_else(|_| Value::String(d.to_owned())))
+        .collect()
+}
+
+fn weather_tools() -> Value {
+    json!([{"type": "function", "function": {"name": "get_weather", "description": "Current weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}])
+}
+
+#[actix_web::test]
+async fn plain_chat_answers_through_anthropic() {
+    let s = start().await;
+    let resp = s
+        .chat(&json!({"model": MODEL, "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi there"}
+        ]}))
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-switchyard-provider"], "anthropic");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["model"], MODEL);
+    let choice = &body["choices"][0];
+    assert_eq!(
+        choice["message"]["content"],
+        "Hello from claude-haiku-4-5. You said: Hi there"
+    );
+    assert_eq!(choice["finish_reason"], "stop");
+}
+
+#[actix_web::test]
+async fn streamed_chat_has_openai_chunk_shapes() {
+    let s = start().await;
+    let resp = s
+        .chat(
+            &json!({"model": MODEL, "stream": true, "stream_options": {"include_usage": true},
+            "messages": [{"role": "user", "content": "Stream this please"}]}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let data = sse_data(&resp.text().await.unwrap());
+    assert_eq!(data.last().unwrap(), "[DONE]");
+    let chunks = &data[..data.len() - 1];
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    assert!(chunks.iter().all(|c| c["id"] == chunks[0]["id"]
+        && c["object"] == "chat.completion.chunk"
+        && c["model"] == MODEL));
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(
+        text,
+        "Hello from claude-haiku-4-5. You said: Stream this please"
+    );
+    let finishes: Vec<&Value> = chunks
+        .iter()
+        .map(|c| &c["choices"][0]["finish_reason"])
+        .filter(|f| !f.is_null())
+        .collect();
+    assert_eq!(finishes, vec!["stop"]);
+    let usage_chunk = chunks.last().unwrap();
+    assert_eq!(usage_chunk["choices"], json!([]));
+    assert!(usage_chunk["usage"]["completion_tokens"].as_u64().unwrap() > 0);
+    assert!(
+        chunks[..chunks.len() - 1]
+            .iter()
+            .all(|c| c["usage"].is_null())
+    );
+}
+
+#[actix_web::test]
+async fn tool_call_round_trip() {
+    let s = start().await;
+    let question = json!({"role": "user", "content": "What is the weather in Paris and Rome?"});
+    let first = s
+        .chat_json(&json!({"model": MODEL, "tools": weather_tools(), "messages": [question]}))
+        .await;
+    let choice = &first["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls");
+    let calls = choice["message"]["tool_calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 2);
+    let cities: Vec<Value> = calls
+        .iter()
+        .map(|c| {
+            assert!(c["id"].as_str().unwrap().starts_with("toolu_"));
+            serde_json::from_str::<Value>(c["function"]["arguments"].as_str().unwrap()).unwrap()
+                ["city"]
+                .clone()
+        })
+        .collect();
+    assert_eq!(cities, vec![json!("Paris"), json!("Rome")]);
+    // The results go back as two `tool` messages; Anthropic needs them in one user turn
+    // whose tool_use_ids answer the previous assistant turn, or the mock answers 400.
+    let second = s
+        .chat_json(
+            &json!({"model": MODEL, "tools": weather_tools(), "messages": [
+                question,
+                choice["message"],
+                {"role": "tool", "tool_call_id": calls[0]["id"], "content": "18C"},
+                {"role": "tool", "tool_call_id": calls[1]["id"], "content": "24C"}
+            ]}),
+        )
+        .await;
+    assert_eq!(
+        second["choices"][0]["message"]["content"],
+        "The tool returned: 18C; 24C."
+    );
+    // With parallel calls off, only one call comes back.
+    let single = s
+        .chat_json(
+            &json!({"model": MODEL, "tools": weather_tools(), "parallel_tool_calls": false,
+            "messages": [{"role": "user", "content": "What is the weather in Paris and Rome?"}]}),
+        )
+        .await;
+    assert_eq!(
+        single["choices"][0]["message"]["tool_calls"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[actix_web::test]
+async fn streamed_parallel_tool_calls_are_indexed_from_zero() {
+    let s = start().await;
+    let resp = s
+        .chat(&json!({"model": MODEL, "stream": true, "tools": weather_tools(), "tool_choice": "required",
+            "messages": [{"role": "user", "content": "What is the weather in Paris and Rome?"}]}))
+        .await;
+    let data = sse_data(&resp.text().await.unwrap());
+    let mut args = [String::new(), String::new()];
+    let mut ids = Vec::new();
+    for c in &data {
+        for t in c["choices"][0]["delta"]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let i = t["index"].as_u64().unwrap() as usize;
+            if let Some(id) = t["id"].as_str() {
+                ids.push((i, id.to_owned()));
+            }
+            args[i].push_str(t["function"]["arguments"].as_str().unwrap_or(""));
+        }
+    }
+    assert_eq!(ids.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&args[1]).unwrap(),
+        json!({"city": "Rome"})
+    );
+    assert!(
+        data.iter()
+            .any(|c| c["choices"][0]["finish_reason"] == "tool_calls")
+    );
+    assert_eq!(data.last().unwrap(), "[DONE]");
+}
+
+#[actix_web::test]
+async fn usage_matches_what_the_provider_reported() {
+    let s = start().await;
+    let (status, direct) = s
+        .direct(
+            &AUTH,
+            &json!({"model": MODEL, "max_tokens": 8192, "system": "Be brief.",
+                "messages": [{"role": "user", "content": "Count my tokens"}]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let u = &direct["usage"];
+    let prompt = u["input_tokens"].as_u64().unwrap()
+        + u["cache_creation_input_tokens"].as_u64().unwrap()
+        + u["cache_read_input_tokens"].as_u64().unwrap();
+    let output = u["output_tokens"].as_u64().unwrap();
+    let request = json!({"model": MODEL, "messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Count my tokens"}
+    ]});
+    let body = s.chat_json(&request).await;
+    assert_eq!(body["usage"]["prompt_tokens"], prompt);
+    assert_eq!(body["usage"]["completion_tokens"], output);
+    assert_eq!(body["usage"]["total_tokens"], prompt + output);
+    assert_eq!(body["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+    // The stream's usage (message_start input + cumulative message_delta) agrees.
+    let mut streamed = request.clone();
+    streamed["stream"] = json!(true);
+    streamed["stream_options"] = json!({"include_usage": true});
+    let data = sse_data(&s.chat(&streamed).await.text().await.unwrap());
+    let usage = &data[data.len() - 2]["usage"];
+    assert_eq!(usage, &body["usage"]);
+}
+
+#[actix_web::test]
+async fn overloaded_anthropic_is_a_503_with_an_openai_error_body() {
+    let s = start().await;
+    s.patch_mock(json!({"overload_rate": 1.0})).await;
+    let resp = s
+        .chat(&json!({"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]}))
+        .await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["x-switchyard-attempts"], "2");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "overloaded_error");
+    assert_eq!(body["error"]["code"], "upstream_overloaded");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("anthropic is overloaded")
+    );
+    // Overload is retryable: both attempts reached the provider.
+    assert_eq!(s.mock_requests().await, 2);
+}
+
+#[actix_web::test]
+async fn garbage_and_cut_streams_are_upstream_errors() {
+    let s = start().await;
+    s.patch_mock(json!({"garbage": true})).await;
+    let resp = s
+        .chat(&json!({"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]}))
+        .await;
+    assert_eq!(resp.status(), 502);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "bad_response");
+    s.patch_mock(json!({"garbage": false, "cut_stream": true}))
+        .await;
+    let resp = s
+        .chat(&json!({"model": MODEL, "stream": true,
+            "messages": [{"role": "user", "content": "A fairly long prompt so the answer has many tokens"}]}))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let data = sse_data(&resp.text().await.unwrap());
+    let last = data.last().unwrap();
+    assert_eq!(last["error"]["code"], "bad_response");
+    assert!(!data.iter().any(|d| d == "[DONE]"));
+}
+
+#[actix_web::test]
+async fn the_mock_enforces_the_real_api_checks() {
+    let s = start().await;
+    let ok =
+        json!({"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": "Hi"}]});
+    let (status, body) = s.direct(&AUTH[1..], &ok).await;
+    assert_eq!(
+        (status, body["error"]["type"].as_str()),
+        (401, Some("authentication_error"))
+    );
+    let (status, body) = s.direct(&AUTH[..1], &ok).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["error"]["message"],
+        "anthropic-version: header is required"
+    );
+    let mut no_max = ok.clone();
+    no_max.as_object_mut().unwrap().remove("max_tokens");
+    let (status, body) = s.direct(&AUTH, &no_max).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["message"], "max_tokens: Field required");
+    let mut system_role = ok.clone();
+    system_role["messages"] =
+        json!([{"role": "system", "content": "S"}, {"role": "user", "content": "Hi"}]);
+    assert_eq!(s.direct(&AUTH, &system_role).await.0, 400);
+    let mut orphan = ok.clone();
+    orphan["messages"] = json!([
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_X", "content": "1"}]}
+    ]);
+    let (status, body) = s.direct(&AUTH, &orphan).await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unexpected `tool_use_id` found in `tool_result` blocks: toolu_X")
+    );
+    let (status, body) = s
+        .direct(
+            &AUTH,
+            &json!({"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": "[[blocked]]"}]}),
+        )
+        .await;
+    assert_eq!((status, &body["stop_reason"]), (200, &json!("refusal")));
+    assert_eq!(body["content"], json!([]));
+}
+
+#[actix_web::test]
+async fn the_adapter_heartbeat_reaches_the_mock_model_list() {
+    let s = start().await;
+    let config = Config::from_toml(CONFIG, None, Some(&s.mock.host())).unwrap();
+    let provider = &config.providers[0];
+    let up = ProviderKind::Anthropic
+        .adapter()
+        .heartbeat_request(provider, &Secret::new("sk-mock-anthropic"));
+    let mut rb = s.http.get(&up.url);
+    for (name, value) in up.headers {
+        rb = rb.header(name, value);
+    }
+    let resp = rb.send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["data"][0]["type"], "model");
+}
