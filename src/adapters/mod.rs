@@ -4,6 +4,7 @@
 //! [`ProviderKind::adapter`] is the one place that matches on the provider kind.
 
 pub mod deepseek;
+pub mod gemini;
 pub mod mistral;
 pub mod openai;
 pub mod qwen;
@@ -61,7 +62,7 @@ impl ProviderKind {
         match self {
             Self::Openai => &openai::OPENAI,
             Self::Anthropic => &openai::OPENAI, // replaced by the Anthropic adapter
-            Self::Gemini => &openai::OPENAI,    // replaced by the Gemini adapter
+            Self::Gemini => &gemini::GEMINI,
             Self::Deepseek => &deepseek::DEEPSEEK,
             Self::Qwen => &qwen::QWEN,
             Self::Mistral => &mistral::MISTRAL,
