@@ -10,6 +10,7 @@
 //! `brain` decides what the model says; one file per wire format renders it.
 
 pub mod brain;
+pub mod gemini;
 pub mod openai;
 
 use std::collections::BTreeMap;
@@ -396,7 +397,8 @@ async fn dispatch(
         Format::OpenAi | Format::DeepSeek | Format::Qwen | Format::Mistral => {
             openai::handle(provider, &req, &tail, &body).await
         }
-        Format::Anthropic | Format::Gemini => HttpResponse::NotImplemented().finish(),
+        Format::Gemini => gemini::handle(provider, &req, &tail, &body).await,
+        Format::Anthropic => HttpResponse::NotImplemented().finish(),
     }
 }
 
