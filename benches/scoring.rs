@@ -22,7 +22,10 @@ fn config(n: usize) -> Config {
         ));
     }
     let names: Vec<String> = (0..n).map(|p| format!("\"m{p}\"")).collect();
-    text.push_str(&format!("[routes.auto]\ncandidates = [{}]\n", names.join(", ")));
+    text.push_str(&format!(
+        "[routes.auto]\ncandidates = [{}]\n",
+        names.join(", ")
+    ));
     Config::from_toml(&text, None, None).expect("bench config")
 }
 

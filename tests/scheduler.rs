@@ -3,6 +3,11 @@
 //! its share and wins it back; heartbeats open and close circuits; a crashed provider
 //! actor is restarted; tiers follow their own fallback chains; decisions are explained.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly on anything unexpected"
+)]
+
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -123,7 +128,9 @@ impl Env {
             ("premium", Format::OpenAi),
             ("open", Format::OpenAi),
         ];
-        let mock = MockServer::start("127.0.0.1:0", MockState::new(&specs)).await.unwrap();
+        let mock = MockServer::start("127.0.0.1:0", MockState::new(&specs))
+            .await
+            .unwrap();
         let cfg = Config::from_toml(&config(extra), None, Some(&mock.host())).unwrap();
         let gw = Gateway::bind(cfg, "127.0.0.1:0").unwrap().spawn();
         Self {
@@ -149,10 +156,18 @@ impl Env {
     async fn provider(&self, headers: &[(&str, &str)]) -> String {
         let r = self.chat_as(KEY, headers).await;
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-        r.headers()["x-switchyard-provider"].to_str().unwrap().to_owned()
+        r.headers()["x-switchyard-provider"]
+            .to_str()
+            .unwrap()
+            .to_owned()
     }
 
-    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut rb = self
             .http
             .request(method, format!("{}{}", self.url, path))
@@ -167,7 +182,10 @@ impl Env {
     async fn knobs(&self, provider: &str, knobs: Value) {
         let r = self
             .http
-            .patch(format!("http://{}/_mock/providers/{provider}", self.mock.host()))
+            .patch(format!(
+                "http://{}/_mock/providers/{provider}",
+                self.mock.host()
+            ))
             .json(&knobs)
             .send()
             .await
@@ -192,7 +210,9 @@ impl Env {
     async fn wait_provider(&self, name: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let (_, v) = self.admin(reqwest::Method::GET, "/admin/providers", None).await;
+            let (_, v) = self
+                .admin(reqwest::Method::GET, "/admin/providers", None)
+                .await;
             let p = v["data"]
                 .as_array()
                 .unwrap()
@@ -213,28 +233,46 @@ impl Env {
 async fn weights_pick_cheap_or_fast_and_change_at_runtime() {
     let env = Env::start("[scheduler]\nexploration = 0.0\ntie_band = 0.0\n").await;
     let (s, v) = env
-        .admin(reqwest::Method::PUT, "/admin/weights", Some(json!({"price": 1.0, "latency": 0.0})))
+        .admin(
+            reqwest::Method::PUT,
+            "/admin/weights",
+            Some(json!({"price": 1.0, "latency": 0.0})),
+        )
         .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["weights"]["price"], 1.0);
     for _ in 0..3 {
         assert_eq!(env.provider(&[]).await, "cheap");
     }
-    env.admin(reqwest::Method::PUT, "/admin/weights", Some(json!({"price": 0.0, "latency": 1.0})))
-        .await;
+    env.admin(
+        reqwest::Method::PUT,
+        "/admin/weights",
+        Some(json!({"price": 0.0, "latency": 1.0})),
+    )
+    .await;
     // The very next request follows the new weights.
     let r = env.chat_as(KEY, &[]).await;
     assert_eq!(r.headers()["x-switchyard-provider"], "fast");
     assert_eq!(r.headers()["x-switchyard-model"], "fast-model");
     // A request's own weights override the global ones.
-    assert_eq!(env.provider(&[("x-switchyard-weights", "price=1,latency=0")]).await, "cheap");
+    assert_eq!(
+        env.provider(&[("x-switchyard-weights", "price=1,latency=0")])
+            .await,
+        "cheap"
+    );
     // Route-scoped weights apply to the route.
     let (s, v) = env
-        .admin(reqwest::Method::PUT, "/admin/weights?route=auto", Some(json!({"price": 1.0, "latency": 0.0})))
+        .admin(
+            reqwest::Method::PUT,
+            "/admin/weights?route=auto",
+            Some(json!({"price": 1.0, "latency": 0.0})),
+        )
         .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(env.provider(&[]).await, "cheap");
-    let (_, v) = env.admin(reqwest::Method::GET, "/admin/weights?route=auto", None).await;
+    let (_, v) = env
+        .admin(reqwest::Method::GET, "/admin/weights?route=auto", None)
+        .await;
     assert_eq!(v["weights"]["price"], 1.0);
 }
 
@@ -242,23 +280,41 @@ async fn weights_pick_cheap_or_fast_and_change_at_runtime() {
 async fn explain_header_shows_every_term() {
     let env = Env::start("[scheduler]\nexploration = 0.0\n").await;
     let r = env
-        .chat_as(KEY, &[("x-switchyard-explain", "1"), ("x-switchyard-weights", "price=0.7,latency=0.3")])
+        .chat_as(
+            KEY,
+            &[
+                ("x-switchyard-explain", "1"),
+                ("x-switchyard-weights", "price=0.7,latency=0.3"),
+            ],
+        )
         .await;
     assert_eq!(r.status(), 200);
-    let e: Value = serde_json::from_str(r.headers()["x-switchyard-explain"].to_str().unwrap()).unwrap();
+    let e: Value =
+        serde_json::from_str(r.headers()["x-switchyard-explain"].to_str().unwrap()).unwrap();
     assert_eq!(e["route"], "auto");
     assert_eq!(e["weights"]["price"], 0.7);
     let first = &e["candidates"][0];
     assert_eq!(first["rank"], 1);
-    assert_eq!(first["provider"], r.headers()["x-switchyard-provider"].to_str().unwrap());
+    assert_eq!(
+        first["provider"],
+        r.headers()["x-switchyard-provider"].to_str().unwrap()
+    );
     for term in ["price", "latency", "errors", "penalty", "total"] {
         assert!(first["terms"][term].is_number(), "{term} missing: {e}");
     }
     assert!(first["expected_cost_usd"].as_f64().unwrap() > 0.0);
     // The tier's fallback is listed as such.
-    assert!(e["candidates"].as_array().unwrap().iter().any(|c| c["model"] == "premium-model" && c["fallback"] == true));
+    assert!(
+        e["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["model"] == "premium-model" && c["fallback"] == true)
+    );
     // Decisions are kept per route.
-    let (_, d) = env.admin(reqwest::Method::GET, "/admin/decisions?route=auto", None).await;
+    let (_, d) = env
+        .admin(reqwest::Method::GET, "/admin/decisions?route=auto", None)
+        .await;
     assert!(!d["decisions"]["auto"].as_array().unwrap().is_empty());
 }
 
@@ -267,15 +323,28 @@ async fn hard_limits_skip_candidates_or_explain_why_none_fits() {
     let env = Env::start("[scheduler]\nexploration = 0.0\n").await;
     // Only the cheap model fits a tiny budget, whatever the weights say.
     let p = env
-        .provider(&[("x-switchyard-max-cost-usd", "0.001"), ("x-switchyard-weights", "price=0,latency=1")])
+        .provider(&[
+            ("x-switchyard-max-cost-usd", "0.001"),
+            ("x-switchyard-weights", "price=0,latency=1"),
+        ])
         .await;
     assert_eq!(p, "cheap");
-    let r = env.chat_as(KEY, &[("x-switchyard-max-cost-usd", "0.0000001")]).await;
+    let r = env
+        .chat_as(KEY, &[("x-switchyard-max-cost-usd", "0.0000001")])
+        .await;
     assert_eq!(r.status(), 400);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "no_candidate_within_limits");
-    assert!(body["error"]["message"].as_str().unwrap().contains("cheapest"), "{body}");
-    let r = env.chat_as(KEY, &[("x-switchyard-weights", "price=lots")]).await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cheapest"),
+        "{body}"
+    );
+    let r = env
+        .chat_as(KEY, &[("x-switchyard-weights", "price=lots")])
+        .await;
     assert_eq!(r.status(), 400);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["param"], "x-switchyard-weights");
@@ -284,7 +353,12 @@ async fn hard_limits_skip_candidates_or_explain_why_none_fits() {
 #[actix_web::test]
 async fn admin_api_needs_the_token_and_validates_weights() {
     let env = Env::start("").await;
-    let r = env.http.get(format!("{}/admin/providers", env.url)).send().await.unwrap();
+    let r = env
+        .http
+        .get(format!("{}/admin/providers", env.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["type"], "invalid_request_error");
@@ -296,19 +370,46 @@ async fn admin_api_needs_the_token_and_validates_weights() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    let (s, v) = env.admin(reqwest::Method::PUT, "/admin/weights", Some(json!({"price": "cheap"}))).await;
+    let (s, v) = env
+        .admin(
+            reqwest::Method::PUT,
+            "/admin/weights",
+            Some(json!({"price": "cheap"})),
+        )
+        .await;
     assert_eq!(s, 400);
     assert_eq!(v["error"]["param"], "price");
-    let (s, v) = env.admin(reqwest::Method::PUT, "/admin/weights", Some(json!({"latency": -2}))).await;
+    let (s, v) = env
+        .admin(
+            reqwest::Method::PUT,
+            "/admin/weights",
+            Some(json!({"latency": -2})),
+        )
+        .await;
     assert_eq!(s, 400);
     assert_eq!(v["error"]["param"], "latency");
-    let (s, v) = env.admin(reqwest::Method::PUT, "/admin/weights", Some(json!({"speed": 1}))).await;
+    let (s, v) = env
+        .admin(
+            reqwest::Method::PUT,
+            "/admin/weights",
+            Some(json!({"speed": 1})),
+        )
+        .await;
     assert_eq!(s, 400, "{v}");
-    let (s, _) = env.admin(reqwest::Method::PUT, "/admin/weights?route=nope", Some(json!({"price": 1}))).await;
+    let (s, _) = env
+        .admin(
+            reqwest::Method::PUT,
+            "/admin/weights?route=nope",
+            Some(json!({"price": 1})),
+        )
+        .await;
     assert_eq!(s, 400);
     let (s, v) = env.admin(reqwest::Method::GET, "/admin/routes", None).await;
     assert_eq!(s, 200);
-    assert_eq!(v["routes"]["auto"]["candidates"], json!(["cheap-model", "fast-model"]));
+    assert_eq!(
+        v["routes"]["auto"]["candidates"],
+        json!(["cheap-model", "fast-model"])
+    );
     assert_eq!(v["tiers"]["free"]["fallbacks"], json!(["open-model"]));
 }
 
@@ -318,36 +419,61 @@ async fn failing_heartbeats_open_the_circuit_and_recovery_closes_it() {
     // `cheap` is measurably slower than `fast`'s prior, so latency weight prefers `fast`.
     env.knobs("cheap", json!({"latency_ms": 300})).await;
     env.knobs("fast", json!({"heartbeat_fail": true})).await;
-    let p = env.wait_provider("fast", "open", |p| p["circuit"] == "open").await;
+    let p = env
+        .wait_provider("fast", "open", |p| p["circuit"] == "open")
+        .await;
     assert_eq!(p["open_cause"], "heartbeats");
     let before = env.mock_requests("fast").await;
     for _ in 0..5 {
-        assert_eq!(env.provider(&[("x-switchyard-weights", "price=0,latency=1")]).await, "cheap");
+        assert_eq!(
+            env.provider(&[("x-switchyard-weights", "price=0,latency=1")])
+                .await,
+            "cheap"
+        );
     }
-    assert_eq!(env.mock_requests("fast").await, before, "an open circuit gets no traffic");
+    assert_eq!(
+        env.mock_requests("fast").await,
+        before,
+        "an open circuit gets no traffic"
+    );
     env.knobs("fast", json!({"heartbeat_fail": false})).await;
-    env.wait_provider("fast", "closed", |p| p["circuit"] == "closed").await;
-    assert_eq!(env.provider(&[("x-switchyard-weights", "price=0,latency=1")]).await, "fast");
+    env.wait_provider("fast", "closed", |p| p["circuit"] == "closed")
+        .await;
+    assert_eq!(
+        env.provider(&[("x-switchyard-weights", "price=0,latency=1")])
+            .await,
+        "fast"
+    );
 }
 
 #[actix_web::test]
 async fn a_crashed_provider_actor_is_restarted_and_serving_continues() {
     let env = Env::start("").await;
-    let (s, _) = env.admin(reqwest::Method::POST, "/admin/providers/cheap/crash", None).await;
+    let (s, _) = env
+        .admin(reqwest::Method::POST, "/admin/providers/cheap/crash", None)
+        .await;
     assert_eq!(s, 202);
     // Requests are answered while the actor restarts.
     for _ in 0..5 {
         let r = env.chat_as(KEY, &[]).await;
         assert_eq!(r.status(), 200);
     }
-    let p = env.wait_provider("cheap", "restarted", |p| p["restarts"] == 1).await;
+    let p = env
+        .wait_provider("cheap", "restarted", |p| p["restarts"] == 1)
+        .await;
     assert_eq!(p["circuit"], "closed");
     // The restarted actor still records outcomes.
     for _ in 0..3 {
-        env.provider(&[("x-switchyard-weights", "price=1,latency=0")]).await;
+        env.provider(&[("x-switchyard-weights", "price=1,latency=0")])
+            .await;
     }
-    env.wait_provider("cheap", "measured", |p| p["models"][0]["ok"].as_u64() >= Some(3)).await;
-    let (s, _) = env.admin(reqwest::Method::POST, "/admin/providers/nope/crash", None).await;
+    env.wait_provider("cheap", "measured", |p| {
+        p["models"][0]["ok"].as_u64() >= Some(3)
+    })
+    .await;
+    let (s, _) = env
+        .admin(reqwest::Method::POST, "/admin/providers/nope/crash", None)
+        .await;
     assert_eq!(s, 404);
 }
 
@@ -355,7 +481,8 @@ async fn a_crashed_provider_actor_is_restarted_and_serving_continues() {
 async fn free_and_paid_tiers_follow_their_own_fallbacks() {
     let env = Env::start("[scheduler]\nexploration = 0.0\n").await;
     for p in ["cheap", "fast"] {
-        env.knobs(p, json!({"error_rate": 1.0, "error_status": 503})).await;
+        env.knobs(p, json!({"error_rate": 1.0, "error_status": 503}))
+            .await;
     }
     let paid = env.chat_as(KEY, &[]).await;
     assert_eq!(paid.status(), 200);
@@ -409,7 +536,10 @@ prior_latency_ms = 800
                 .send()
                 .await
                 .unwrap();
-            r.headers()["x-switchyard-provider"].to_str().unwrap().to_owned()
+            r.headers()["x-switchyard-provider"]
+                .to_str()
+                .unwrap()
+                .to_owned()
         }
     };
     let mut fast_hits = 0;
@@ -418,7 +548,10 @@ prior_latency_ms = 800
             fast_hits += 1;
         }
     }
-    assert!((8..=32).contains(&fast_hits), "traffic is spread while equal: {fast_hits}/40");
+    assert!(
+        (8..=32).contains(&fast_hits),
+        "traffic is spread while equal: {fast_hits}/40"
+    );
     // Slow down `fast`: within a few requests it loses nearly all traffic.
     env.knobs("fast", json!({"latency_ms": 150})).await;
     for _ in 0..20 {
@@ -430,7 +563,10 @@ prior_latency_ms = 800
             slow_hits += 1;
         }
     }
-    assert!(slow_hits <= 10, "a slow provider keeps only exploration traffic: {slow_hits}/40");
+    assert!(
+        slow_hits <= 10,
+        "a slow provider keeps only exploration traffic: {slow_hits}/40"
+    );
     // Fast again: once its slow samples age out of the 3 s window, it wins traffic back.
     env.knobs("fast", json!({"latency_ms": 0})).await;
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -444,7 +580,10 @@ prior_latency_ms = 800
         if back >= 8 {
             break;
         }
-        assert!(Instant::now() < deadline, "never won traffic back ({back}/40)");
+        assert!(
+            Instant::now() < deadline,
+            "never won traffic back ({back}/40)"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod anthropic;
 pub mod deepseek;
+pub mod gemini;
 pub mod mistral;
 pub mod openai;
 pub mod qwen;
@@ -62,7 +63,7 @@ impl ProviderKind {
         match self {
             Self::Openai => &openai::OPENAI,
             Self::Anthropic => &anthropic::ANTHROPIC,
-            Self::Gemini => &openai::OPENAI, // replaced by the Gemini adapter
+            Self::Gemini => &gemini::GEMINI,
             Self::Deepseek => &deepseek::DEEPSEEK,
             Self::Qwen => &qwen::QWEN,
             Self::Mistral => &mistral::MISTRAL,

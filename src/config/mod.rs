@@ -157,6 +157,40 @@ pub struct ModelConfig {
     pub prior_latency_ms: f64,
 }
 
+impl ModelConfig {
+    /// A model at a provider of its own, outside any config: for adapter tests and
+    /// translation benchmarks. Prices are 1 USD per million tokens either way.
+    pub fn standalone(
+        kind: ProviderKind,
+        base_url: &str,
+        upstream: &str,
+        max_output_tokens: u32,
+    ) -> Self {
+        Self {
+            index: 0,
+            name: upstream.to_owned(),
+            provider: Arc::new(ProviderConfig {
+                index: 0,
+                name: kind.as_str().to_owned(),
+                kind,
+                base_url: base_url.to_owned(),
+                keys: Vec::new(),
+                timeout: Duration::from_secs(60),
+                first_byte_timeout: Duration::from_secs(30),
+            }),
+            upstream: upstream.to_owned(),
+            prices: Prices {
+                input: 1.0,
+                output: 1.0,
+                cached_input: 1.0,
+            },
+            context_window: 128_000,
+            max_output_tokens,
+            prior_latency_ms: 1000.0,
+        }
+    }
+}
+
 /// A gateway key, kept only as its SHA-256.
 #[derive(Debug, Clone)]
 pub struct GatewayKeyConfig {

@@ -11,6 +11,7 @@
 
 pub mod anthropic;
 pub mod brain;
+pub mod gemini;
 pub mod openai;
 
 use std::collections::BTreeMap;
@@ -429,7 +430,7 @@ async fn dispatch(
             openai::handle(provider, &req, &tail, &body).await
         }
         Format::Anthropic => anthropic::handle(provider, &req, &tail, &body).await,
-        Format::Gemini => HttpResponse::NotImplemented().finish(),
+        Format::Gemini => gemini::handle(provider, &req, &tail, &body).await,
     }
 }
 

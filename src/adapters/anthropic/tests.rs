@@ -2,7 +2,6 @@
 //! response and usage mapping, and the error classes. Stream transcripts are tested
 //! beside the decoder, in `stream/tests.rs`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -10,28 +9,17 @@ use serde_json::{Value, json};
 use super::*;
 use crate::adapters::ProviderKind;
 use crate::canonical::request::parse_request;
-use crate::config::{ModelConfig, Prices, ProviderConfig};
+use crate::config::ModelConfig;
 
 fn model() -> ModelConfig {
-    ModelConfig {
-        name: "claude-sonnet-4-5".into(),
-        provider: Arc::new(ProviderConfig {
-            name: "anthropic".into(),
-            kind: ProviderKind::Anthropic,
-            base_url: "https://api.anthropic.com".into(),
-            keys: vec![],
-            timeout: Duration::from_secs(1),
-            first_byte_timeout: Duration::from_secs(1),
-        }),
-        upstream: "claude-sonnet-4-5-20250929".into(),
-        prices: Prices {
-            input: 3.0,
-            output: 15.0,
-            cached_input: 0.3,
-        },
-        context_window: 200_000,
-        max_output_tokens: 8192,
-    }
+    let mut m = ModelConfig::standalone(
+        ProviderKind::Anthropic,
+        "https://api.anthropic.com",
+        "claude-sonnet-4-5-20250929",
+        8192,
+    );
+    m.name = "claude-sonnet-4-5".into();
+    m
 }
 
 fn build(req: &Value) -> Result<UpstreamRequest, GatewayError> {

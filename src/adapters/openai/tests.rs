@@ -1,38 +1,15 @@
 //! OpenAI-family adapter tests: request, response, stream, error and usage mapping for
 //! each quirk set, against transcripts modelled on shared/reference/providers.md.
 
-use std::sync::Arc;
-
 use serde_json::{Value, json};
 
 use super::*;
 use crate::adapters::{deepseek::DEEPSEEK, mistral::MISTRAL, qwen::QWEN};
 use crate::canonical::request::parse_request;
-use crate::config::{ModelConfig, Prices, ProviderConfig};
+use crate::config::ModelConfig;
 
 fn model(kind: crate::adapters::ProviderKind, upstream: &str) -> ModelConfig {
-    ModelConfig {
-        name: "m".into(),
-        index: 0,
-        prior_latency_ms: 1000.0,
-        provider: Arc::new(ProviderConfig {
-            index: 0,
-            name: "p".into(),
-            kind,
-            base_url: "http://up/v1".into(),
-            keys: vec![],
-            timeout: std::time::Duration::from_secs(1),
-            first_byte_timeout: std::time::Duration::from_secs(1),
-        }),
-        upstream: upstream.into(),
-        prices: Prices {
-            input: 1.0,
-            output: 1.0,
-            cached_input: 1.0,
-        },
-        context_window: 1000,
-        max_output_tokens: 100,
-    }
+    ModelConfig::standalone(kind, "http://up/v1", upstream, 100)
 }
 
 fn build(adapter: &OpenAiFamily, req: Value) -> (String, Value) {
