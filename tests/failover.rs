@@ -52,11 +52,15 @@ input_per_mtok_usd = 0.15
 output_per_mtok_usd = 0.60
 context_window = 128000
 
+# One candidate and an explicit fallback, so the order is fixed (two equal
+# candidates would share traffic).
 [routes.pair]
-candidates = ["openai-a/gpt-4o-mini", "openai-b/gpt-4o-mini"]
+candidates = ["openai-a/gpt-4o-mini"]
+fallbacks = ["openai-b/gpt-4o-mini"]
 
 [routes.strict-first]
-candidates = ["strict/gpt-4o-mini", "openai-b/gpt-4o-mini"]
+candidates = ["strict/gpt-4o-mini"]
+fallbacks = ["openai-b/gpt-4o-mini"]
 
 [[keys]]
 id = "test"
