@@ -1,0 +1,491 @@
+//! End-to-end overhead: the same load sent straight to a simulated provider and through
+//! the gateway, in one run, on one machine. Run with `cargo bench --bench e2e_overhead`.
+//!
+//! Starts `switchyard mock` (zero added latency) and `switchyard serve` with the demo
+//! configuration (scheduler, usage ledger, metrics and logging at production settings)
+//! as separate processes, then drives fixed-count, time-bounded loads at concurrency 1,
+//! 16, 64 and 256: throughput, p50/p99 latency and the gateway's added latency;
+//! streaming time to first byte and whole-stream time; the gateway's CPU per request,
+//! idle and peak RSS; and RSS with 10,000 concurrent slow streams held open. Prints a
+//! table and writes it as JSON to `target/e2e_overhead.json`.
+
+#![allow(clippy::print_stdout, reason = "a benchmark's report is its output")]
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
+const GATEWAY_KEY: &str = "sk-switchyard-demo";
+const BODY: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello there, how are you today?"}]}"#;
+const STREAM_BODY: &str = r#"{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Hello there, how are you today?"}]}"#;
+/// Requests per run at concurrency 1 and above; each run also stops after MAX_RUN.
+const REQUESTS_C1: usize = 3_000;
+const REQUESTS: usize = 40_000;
+const MAX_RUN: Duration = Duration::from_secs(8);
+const SLOW_STREAMS: usize = 10_000;
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Proc {
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// User + system CPU time of a process.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    // Linux reports in USER_HZ, which is 100 on every mainstream configuration.
+    Duration::from_millis(ticks * 10)
+}
+
+/// (current RSS, peak RSS) in MiB.
+fn rss_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (kb("VmRSS:") / 1024.0, kb("VmHWM:") / 1024.0)
+}
+
+async fn wait_ready(url: &str) {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if http
+            .get(url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().as_u16() < 500)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{url} did not come up");
+}
+
+struct Setup {
+    _mock: Proc,
+    gateway: Proc,
+    mock_url: String,
+    gateway_url: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup() -> Setup {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mock_port = free_port();
+    let mock = Proc(
+        Command::new(BIN)
+            .args(["mock", "--listen", &format!("127.0.0.1:{mock_port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mock"),
+    );
+    let mock_url = format!("http://127.0.0.1:{mock_port}");
+    wait_ready(&format!("{mock_url}/_mock")).await;
+
+    // The demo configuration, pointed at the mock process, with keys from a file.
+    let key_file = dir.path().join("provider.key");
+    std::fs::write(&key_file, "sk-bench-provider").expect("key file");
+    let mut config = switchyard::DEMO_CONFIG.replace("{mock}", &format!("127.0.0.1:{mock_port}"));
+    for p in [
+        "openai",
+        "anthropic",
+        "gemini",
+        "deepseek",
+        "qwen",
+        "mistral",
+    ] {
+        config = config.replace(
+            &format!("{{ value = \"sk-mock-{p}\" }}"),
+            &format!("{{ file = \"{}\" }}", key_file.display()),
+        );
+    }
+    config = config.replace("listen = \"127.0.0.1:8080\"", "");
+    let config = bench_settings(&config, dir.path());
+    let config_path = dir.path().join("bench.toml");
+    std::fs::write(&config_path, config).expect("config");
+
+    let gw_port = free_port();
+    let log = std::fs::File::create(dir.path().join("gateway.log")).expect("log file");
+    let gateway = Proc(
+        Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&config_path)
+            .args(["--listen", &format!("127.0.0.1:{gw_port}")])
+            .env("SWITCHYARD_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start gateway"),
+    );
+    let gateway_url = format!("http://127.0.0.1:{gw_port}");
+    wait_ready(&format!("{gateway_url}/healthz")).await;
+    Setup {
+        _mock: mock,
+        gateway,
+        mock_url,
+        gateway_url,
+        _dir: dir,
+    }
+}
+
+/// Production-like additions to the demo configuration for the benchmark.
+fn bench_settings(config: &str, _dir: &std::path::Path) -> String {
+    config.to_owned()
+}
+
+#[derive(Default)]
+struct RunResult {
+    requests: u64,
+    errors: u64,
+    elapsed: Duration,
+    latency: Option<Histogram<u64>>,
+    ttfb: Option<Histogram<u64>>,
+}
+
+impl RunResult {
+    fn rps(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+    fn q(&self, q: f64) -> f64 {
+        self.latency
+            .as_ref()
+            .map_or(0.0, |h| h.value_at_quantile(q) as f64 / 1000.0)
+    }
+    fn ttfb_q(&self, q: f64) -> f64 {
+        self.ttfb
+            .as_ref()
+            .map_or(0.0, |h| h.value_at_quantile(q) as f64 / 1000.0)
+    }
+}
+
+fn hist() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram")
+}
+
+/// Sends `total` requests (or stops after MAX_RUN) from `concurrency` workers.
+async fn run(
+    http: &reqwest::Client,
+    url: &str,
+    auth: &str,
+    body: &'static str,
+    concurrency: usize,
+    total: usize,
+    stream: bool,
+) -> RunResult {
+    let started = Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let http = http.clone();
+        let url = url.to_owned();
+        let auth = auth.to_owned();
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut r = RunResult {
+                latency: Some(hist()),
+                ttfb: Some(hist()),
+                ..RunResult::default()
+            };
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < total
+                && started.elapsed() < MAX_RUN
+            {
+                let t0 = Instant::now();
+                let resp = http
+                    .post(&url)
+                    .bearer_auth(&auth)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await;
+                let ok = match resp {
+                    Ok(mut resp) if resp.status().is_success() => {
+                        let mut first = true;
+                        let mut ok = true;
+                        loop {
+                            match resp.chunk().await {
+                                Ok(Some(_)) => {
+                                    if first
+                                        && stream
+                                        && let Some(h) = r.ttfb.as_mut()
+                                    {
+                                        let _ = h.record(t0.elapsed().as_micros() as u64);
+                                    }
+                                    first = false;
+                                }
+                                Ok(None) => break,
+                                Err(_) => {
+                                    ok = false;
+                                    break;
+                                }
+                            }
+                        }
+                        ok
+                    }
+                    _ => false,
+                };
+                if ok {
+                    r.requests += 1;
+                    if let Some(h) = r.latency.as_mut() {
+                        let _ = h.record(t0.elapsed().as_micros() as u64);
+                    }
+                } else {
+                    r.errors += 1;
+                }
+            }
+            r
+        }));
+    }
+    let mut total_r = RunResult {
+        latency: Some(hist()),
+        ttfb: Some(hist()),
+        ..RunResult::default()
+    };
+    for t in tasks {
+        let r = t.await.expect("worker");
+        total_r.requests += r.requests;
+        total_r.errors += r.errors;
+        if let (Some(a), Some(b)) = (total_r.latency.as_mut(), r.latency.as_ref()) {
+            let _ = a.add(b);
+        }
+        if let (Some(a), Some(b)) = (total_r.ttfb.as_mut(), r.ttfb.as_ref()) {
+            let _ = a.add(b);
+        }
+    }
+    total_r.elapsed = started.elapsed();
+    total_r
+}
+
+async fn knobs(http: &reqwest::Client, mock_url: &str, provider: &str, knobs: Value) {
+    let _ = http
+        .patch(format!("{mock_url}/_mock/providers/{provider}"))
+        .json(&knobs)
+        .send()
+        .await;
+}
+
+async fn slow_streams(s: &Setup, http: &reqwest::Client) -> Value {
+    knobs(http, &s.mock_url, "openai", json!({"token_delay_ms": 1000})).await;
+    let url = format!("{}/v1/chat/completions", s.gateway_url);
+    let started = Instant::now();
+    let opened = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let release = Arc::new(tokio::sync::Notify::new());
+    let mut tasks = Vec::with_capacity(SLOW_STREAMS);
+    for _ in 0..SLOW_STREAMS {
+        let http = http.clone();
+        let url = url.clone();
+        let opened = opened.clone();
+        let release = release.clone();
+        tasks.push(tokio::spawn(async move {
+            let resp = http
+                .post(&url)
+                .bearer_auth(GATEWAY_KEY)
+                .header("content-type", "application/json")
+                .body(STREAM_BODY)
+                .send()
+                .await;
+            match resp {
+                Ok(mut r) if r.status().is_success() => {
+                    let first = r.chunk().await;
+                    opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    release.notified().await;
+                    first.is_ok()
+                }
+                _ => {
+                    opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    false
+                }
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while opened.load(std::sync::atomic::Ordering::Relaxed) < SLOW_STREAMS
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let open_time = started.elapsed();
+    let (rss, _) = rss_mib(s.gateway.pid());
+    release.notify_waiters();
+    let mut ok = 0usize;
+    for t in tasks {
+        if t.await.unwrap_or(false) {
+            ok += 1;
+        }
+    }
+    knobs(http, &s.mock_url, "openai", json!({"token_delay_ms": 0})).await;
+    json!({
+        "streams": SLOW_STREAMS,
+        "ok": ok,
+        "errors": SLOW_STREAMS - ok,
+        "open_seconds": open_time.as_secs_f64(),
+        "gateway_rss_mib": rss,
+    })
+}
+
+fn main() {
+    // 10,000 client streams need 10,000 sockets here and twice that in the gateway.
+    let _ = rlimit::setrlimit(rlimit::Resource::NOFILE, 65_536, 65_536);
+    let _ = rlimit::increase_nofile_limit(65_536);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(bench());
+}
+
+async fn bench() {
+    let s = setup().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (idle_rss, _) = rss_mib(s.gateway.pid());
+    let direct_url = format!("{}/openai/v1/chat/completions", s.mock_url);
+    let gw_url = format!("{}/v1/chat/completions", s.gateway_url);
+    let mut rows = Vec::new();
+    println!("\nSwitchyard end-to-end overhead (gateway vs direct to the simulated provider)\n");
+    println!(
+        "{:>5} {:>10} {:>10} {:>6} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8}",
+        "conc",
+        "direct/s",
+        "gw/s",
+        "ratio",
+        "d p50ms",
+        "gw p50ms",
+        "d p99ms",
+        "gw p99ms",
+        "+p50 ms",
+        "+p99 ms",
+        "cpu/req"
+    );
+    for c in [1usize, 16, 64, 256] {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(c)
+            .tcp_nodelay(true)
+            .build()
+            .expect("client");
+        let total = if c == 1 { REQUESTS_C1 } else { REQUESTS };
+        // Warm both paths (connections, scheduler data).
+        run(&http, &direct_url, "sk-bench", BODY, c, c * 20, false).await;
+        run(&http, &gw_url, GATEWAY_KEY, BODY, c, c * 20, false).await;
+        let direct = run(&http, &direct_url, "sk-bench", BODY, c, total, false).await;
+        let cpu0 = cpu_time(s.gateway.pid());
+        let gw = run(&http, &gw_url, GATEWAY_KEY, BODY, c, total, false).await;
+        let cpu = cpu_time(s.gateway.pid()) - cpu0;
+        let cpu_per_req_us = cpu.as_secs_f64() * 1e6 / gw.requests.max(1) as f64;
+        println!(
+            "{:>5} {:>10.0} {:>10.0} {:>6.2} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>10.3} {:>10.3} {:>6.1}µs",
+            c,
+            direct.rps(),
+            gw.rps(),
+            gw.rps() / direct.rps(),
+            direct.q(0.5),
+            gw.q(0.5),
+            direct.q(0.99),
+            gw.q(0.99),
+            gw.q(0.5) - direct.q(0.5),
+            gw.q(0.99) - direct.q(0.99),
+            cpu_per_req_us
+        );
+        rows.push(json!({
+            "concurrency": c,
+            "direct_rps": direct.rps(), "gateway_rps": gw.rps(), "ratio": gw.rps() / direct.rps(),
+            "direct_p50_ms": direct.q(0.5), "gateway_p50_ms": gw.q(0.5),
+            "direct_p99_ms": direct.q(0.99), "gateway_p99_ms": gw.q(0.99),
+            "added_p50_ms": gw.q(0.5) - direct.q(0.5), "added_p99_ms": gw.q(0.99) - direct.q(0.99),
+            "gateway_cpu_us_per_request": cpu_per_req_us,
+            "errors": direct.errors + gw.errors,
+        }));
+    }
+    let mut streams = Vec::new();
+    println!("\nstreaming (20-token answers, one token per event)");
+    println!(
+        "{:>5} {:>11} {:>11} {:>10} {:>11} {:>11}",
+        "conc", "d ttfb p50", "gw ttfb p50", "+ttfb ms", "d full p50", "gw full p50"
+    );
+    for c in [1usize, 16] {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(c)
+            .build()
+            .expect("client");
+        run(&http, &gw_url, GATEWAY_KEY, STREAM_BODY, c, c * 20, true).await;
+        let direct_stream_body: &'static str = r#"{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Hello there, how are you today?"}]}"#;
+        let direct = run(
+            &http,
+            &direct_url,
+            "sk-bench",
+            direct_stream_body,
+            c,
+            2_000,
+            true,
+        )
+        .await;
+        let gw = run(&http, &gw_url, GATEWAY_KEY, STREAM_BODY, c, 2_000, true).await;
+        println!(
+            "{:>5} {:>11.3} {:>11.3} {:>10.3} {:>11.3} {:>11.3}",
+            c,
+            direct.ttfb_q(0.5),
+            gw.ttfb_q(0.5),
+            gw.ttfb_q(0.5) - direct.ttfb_q(0.5),
+            direct.q(0.5),
+            gw.q(0.5)
+        );
+        streams.push(json!({
+            "concurrency": c,
+            "direct_ttfb_p50_ms": direct.ttfb_q(0.5), "gateway_ttfb_p50_ms": gw.ttfb_q(0.5),
+            "added_ttfb_p50_ms": gw.ttfb_q(0.5) - direct.ttfb_q(0.5),
+            "direct_full_p50_ms": direct.q(0.5), "gateway_full_p50_ms": gw.q(0.5),
+            "errors": direct.errors + gw.errors,
+        }));
+    }
+    let (_, peak_rss) = rss_mib(s.gateway.pid());
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let slow = slow_streams(&s, &http).await;
+    println!("\nidle RSS {idle_rss:.1} MiB, peak RSS through the load runs {peak_rss:.1} MiB");
+    println!("10,000 slow streams: {slow}");
+    let report = json!({
+        "date_unix": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        "machine": { "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()) },
+        "non_stream": rows,
+        "stream": streams,
+        "idle_rss_mib": idle_rss,
+        "peak_rss_mib": peak_rss,
+        "slow_streams": slow,
+    });
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e_overhead.json");
+    let _ = std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&report).unwrap_or_default(),
+    );
+    println!("\nwritten to {}", path.display());
+}
