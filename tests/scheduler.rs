@@ -133,11 +133,15 @@ impl Env {
             .unwrap();
         let cfg = Config::from_toml(&config(extra), None, Some(&mock.host())).unwrap();
         let gw = Gateway::bind(cfg, "127.0.0.1:0").unwrap().spawn();
-        Self {
+        let env = Self {
             url: gw.url(),
             mock,
             http: reqwest::Client::new(),
-        }
+        };
+        // Cheap-and-slow versus dear-and-fast, in measurements as in priors.
+        env.knobs("cheap", json!({"latency_ms": 200})).await;
+        env.knobs("fast", json!({"latency_ms": 10})).await;
+        env
     }
 
     async fn chat_as(&self, key: &str, headers: &[(&str, &str)]) -> reqwest::Response {
@@ -416,8 +420,6 @@ async fn admin_api_needs_the_token_and_validates_weights() {
 #[actix_web::test]
 async fn failing_heartbeats_open_the_circuit_and_recovery_closes_it() {
     let env = Env::start("[scheduler]\nexploration = 0.0\n").await;
-    // `cheap` is measurably slower than `fast`'s prior, so latency weight prefers `fast`.
-    env.knobs("cheap", json!({"latency_ms": 300})).await;
     env.knobs("fast", json!({"heartbeat_fail": true})).await;
     let p = env
         .wait_provider("fast", "open", |p| p["circuit"] == "open")
@@ -506,11 +508,12 @@ async fn free_and_paid_tiers_follow_their_own_fallbacks() {
 
 #[actix_web::test]
 async fn a_slowed_provider_loses_its_share_and_wins_it_back() {
-    // Two equally priced candidates: the tie band spreads traffic between them.
+    // Two equally priced candidates, both answering in ~300 ms: a tie band of 0.3
+    // absorbs scheduling noise, so traffic is spread while they are equal.
     let extra = r#"
 [scheduler]
 exploration = 0.1
-tie_band = 0.05
+tie_band = 0.3
 weights = { price = 0.0, latency = 1.0 }
 
 [routes.twins]
@@ -525,65 +528,58 @@ context_window = 100000
 prior_latency_ms = 800
 "#;
     let env = Env::start(extra).await;
-    let twins = |env: &Env| {
-        let env_url = env.url.clone();
-        let http = env.http.clone();
+    env.knobs("cheap", json!({"latency_ms": 300})).await;
+    env.knobs("fast", json!({"latency_ms": 300})).await;
+    // Sends `n` requests to `twins`, ten at a time; counts those `fast` answered.
+    let fast_share = |n: usize| {
+        let env = &env;
         async move {
-            let r = http
-                .post(format!("{env_url}/v1/chat/completions"))
-                .bearer_auth(KEY)
-                .json(&json!({"model": "twins", "messages": [{"role": "user", "content": "Hi"}]}))
-                .send()
-                .await
-                .unwrap();
-            r.headers()["x-switchyard-provider"]
-                .to_str()
-                .unwrap()
-                .to_owned()
+            let mut hits = 0;
+            for _ in 0..n / 10 {
+                let batch = (0..10).map(|_| async {
+                    let r = env
+                        .http
+                        .post(format!("{}/v1/chat/completions", env.url))
+                        .bearer_auth(KEY)
+                        .json(&json!({"model": "twins", "messages": [{"role": "user", "content": "Hi"}]}))
+                        .send()
+                        .await
+                        .unwrap();
+                    r.headers()["x-switchyard-provider"] == "fast"
+                });
+                hits += futures_util::future::join_all(batch)
+                    .await
+                    .into_iter()
+                    .filter(|f| *f)
+                    .count();
+            }
+            hits
         }
     };
-    let mut fast_hits = 0;
-    for _ in 0..40 {
-        if twins(&env).await == "fast" {
-            fast_hits += 1;
-        }
-    }
+    let equal = fast_share(60).await;
     assert!(
-        (8..=32).contains(&fast_hits),
-        "traffic is spread while equal: {fast_hits}/40"
+        (12..=48).contains(&equal),
+        "traffic is spread while equal: {equal}/60"
     );
-    // Slow down `fast`: within a few requests it loses nearly all traffic.
-    env.knobs("fast", json!({"latency_ms": 150})).await;
-    for _ in 0..20 {
-        twins(&env).await;
-    }
-    let mut slow_hits = 0;
-    for _ in 0..40 {
-        if twins(&env).await == "fast" {
-            slow_hits += 1;
-        }
-    }
+    // Slow `fast` down five-fold: once measured, it keeps only exploration traffic.
+    env.knobs("fast", json!({"latency_ms": 1500})).await;
+    fast_share(30).await;
+    let slow = fast_share(60).await;
     assert!(
-        slow_hits <= 10,
-        "a slow provider keeps only exploration traffic: {slow_hits}/40"
+        slow <= 15,
+        "a slow provider keeps only exploration traffic: {slow}/60"
     );
     // Fast again: once its slow samples age out of the 3 s window, it wins traffic back.
-    env.knobs("fast", json!({"latency_ms": 0})).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
+    env.knobs("fast", json!({"latency_ms": 300})).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let mut back = 0;
-        for _ in 0..40 {
-            if twins(&env).await == "fast" {
-                back += 1;
-            }
-        }
+        let back = fast_share(30).await;
         if back >= 8 {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "never won traffic back ({back}/40)"
+            "never won traffic back ({back}/30)"
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -1,4 +1,9 @@
-//! The HTTP side of an attempt: one pooled reqwest client, timeouts, error classes.
+//! The HTTP side of an attempt: pooled reqwest clients, timeouts, error classes.
+//!
+//! Each thread gets its own client (and so its own connection pool). actix-web runs one
+//! single-threaded runtime per worker; a connection opened from one worker is driven by
+//! a task on that worker's runtime, so sharing one pool across workers would hand every
+//! response over between threads. Per-thread pools keep each exchange on one thread.
 
 use std::time::Duration;
 
@@ -16,23 +21,31 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Error bodies are read up to this size; the rest is not needed to classify them.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
-/// A pooled, keep-alive HTTP client for all providers.
-#[derive(Debug, Clone)]
+thread_local! {
+    static CLIENT: reqwest::Client = reqwest::Client::builder()
+        .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true)
+        .build()
+        .unwrap_or_default();
+}
+
+/// Pooled, keep-alive HTTP clients for all providers, one per thread.
+#[derive(Debug, Clone, Default)]
 pub struct Upstream {
-    client: reqwest::Client,
+    _private: (),
 }
 
 impl Upstream {
-    /// A client with the gateway's pool settings.
+    /// A handle on the per-thread clients.
     pub fn new() -> Self {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .connect_timeout(CONNECT_TIMEOUT)
-            .tcp_nodelay(true)
-            .build()
-            .unwrap_or_default();
-        Self { client }
+        Self::default()
+    }
+
+    /// This thread's client (a cheap handle clone).
+    pub fn client(&self) -> reqwest::Client {
+        CLIENT.with(Clone::clone)
     }
 
     /// Sends a request and waits for a 2xx response head (bounded by the provider's
@@ -42,10 +55,11 @@ impl Upstream {
         provider: &ProviderConfig,
         up: UpstreamRequest,
     ) -> Result<reqwest::Response, UpstreamError> {
+        let client = self.client();
         let mut rb = if up.body.is_empty() {
-            self.client.get(&up.url)
+            client.get(&up.url)
         } else {
-            self.client
+            client
                 .post(&up.url)
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
                 .body(up.body)
@@ -74,17 +88,6 @@ impl Upstream {
             .kind
             .adapter()
             .map_error(status.as_u16(), &headers, &body))
-    }
-
-    /// The underlying client (heartbeats use it too).
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
-    }
-}
-
-impl Default for Upstream {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
