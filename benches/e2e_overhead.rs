@@ -8,6 +8,10 @@
 //! streaming time to first byte and whole-stream time; the gateway's CPU per request,
 //! idle and peak RSS; and RSS with 10,000 concurrent slow streams held open. Prints a
 //! table and writes it as JSON to `target/e2e_overhead.json`.
+//!
+//! The non-streaming load comes from `wrk` when it is installed (`apt-get install
+//! wrk`; a C load generator leaves the 2-core machine's CPU to the servers, and it is
+//! what the peer figures were measured with), otherwise from the built-in generator.
 
 #![allow(clippy::print_stdout, reason = "a benchmark's report is its output")]
 
@@ -163,6 +167,66 @@ fn bench_settings(config: &str, _dir: &std::path::Path) -> String {
     config.to_owned()
 }
 
+/// One wrk run: `(requests/s, p50 ms, p99 ms, requests, errors)`.
+fn wrk(
+    url: &str,
+    script: &std::path::Path,
+    concurrency: usize,
+    seconds: u64,
+) -> Option<(f64, f64, f64, u64, u64)> {
+    let out = Command::new("wrk")
+        .args([
+            "-t1",
+            &format!("-c{concurrency}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+            "-s",
+        ])
+        .arg(script)
+        .arg(url)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let ms = |v: &str| -> Option<f64> {
+        let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic())?);
+        let n: f64 = num.parse().ok()?;
+        Some(match unit {
+            "us" => n / 1000.0,
+            "ms" => n,
+            "s" => n * 1000.0,
+            "m" => n * 60_000.0,
+            _ => return None,
+        })
+    };
+    let mut p50 = None;
+    let mut p99 = None;
+    let mut rps = None;
+    let mut requests = None;
+    let mut errors = 0u64;
+    for line in text.lines() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        match w.as_slice() {
+            ["50%", v] => p50 = ms(v),
+            ["99%", v] => p99 = ms(v),
+            ["Requests/sec:", v] => rps = v.parse().ok(),
+            [n, "requests", "in", ..] => requests = n.parse().ok(),
+            ["Non-2xx", "or", "3xx", "responses:", n] => errors += n.parse::<u64>().unwrap_or(0),
+            ["Socket", "errors:", ..] => errors += 1,
+            _ => {}
+        }
+    }
+    Some((rps?, p50?, p99?, requests?, errors))
+}
+
+fn wrk_script(dir: &std::path::Path, name: &str, key: &str, body: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let script = format!(
+        "wrk.method = \"POST\"\nwrk.body = '{body}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.headers[\"Authorization\"] = \"Bearer {key}\"\n"
+    );
+    let _ = std::fs::write(&path, script);
+    path
+}
+
 #[derive(Default)]
 struct RunResult {
     requests: u64,
@@ -170,6 +234,36 @@ struct RunResult {
     elapsed: Duration,
     latency: Option<Histogram<u64>>,
     ttfb: Option<Histogram<u64>>,
+}
+
+/// Throughput and latency of one run, whichever generator produced it.
+struct WrkResult {
+    rps: f64,
+    p50: f64,
+    p99: f64,
+    requests: u64,
+    errors: u64,
+}
+
+impl WrkResult {
+    fn rps(&self) -> f64 {
+        self.rps
+    }
+    fn q(&self, q: f64) -> f64 {
+        if q < 0.9 { self.p50 } else { self.p99 }
+    }
+}
+
+impl From<&RunResult> for WrkResult {
+    fn from(r: &RunResult) -> Self {
+        Self {
+            rps: r.rps(),
+            p50: r.q(0.5),
+            p99: r.q(0.99),
+            requests: r.requests,
+            errors: r.errors,
+        }
+    }
 }
 
 impl RunResult {
@@ -370,7 +464,17 @@ async fn bench() {
     let direct_url = format!("{}/openai/v1/chat/completions", s.mock_url);
     let gw_url = format!("{}/v1/chat/completions", s.gateway_url);
     let mut rows = Vec::new();
-    println!("\nSwitchyard end-to-end overhead (gateway vs direct to the simulated provider)\n");
+    let use_wrk = Command::new("wrk").arg("--version").output().is_ok();
+    let direct_script = wrk_script(s._dir.path(), "direct.lua", "sk-bench", BODY);
+    let gw_script = wrk_script(s._dir.path(), "gateway.lua", GATEWAY_KEY, BODY);
+    println!(
+        "\nSwitchyard end-to-end overhead (gateway vs direct to the simulated provider; load from {})\n",
+        if use_wrk {
+            "wrk"
+        } else {
+            "the built-in generator"
+        }
+    );
     println!(
         "{:>5} {:>10} {:>10} {:>6} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8}",
         "conc",
@@ -395,11 +499,34 @@ async fn bench() {
         // Warm both paths (connections, scheduler data).
         run(&http, &direct_url, "sk-bench", BODY, c, c * 20, false).await;
         run(&http, &gw_url, GATEWAY_KEY, BODY, c, c * 20, false).await;
-        let direct = run(&http, &direct_url, "sk-bench", BODY, c, total, false).await;
-        let cpu0 = cpu_time(s.gateway.pid());
-        let gw = run(&http, &gw_url, GATEWAY_KEY, BODY, c, total, false).await;
-        let cpu = cpu_time(s.gateway.pid()) - cpu0;
-        let cpu_per_req_us = cpu.as_secs_f64() * 1e6 / gw.requests.max(1) as f64;
+        let (direct, gw, cpu_per_req_us) = if use_wrk {
+            let secs = if c == 1 { 4 } else { 6 };
+            let d = wrk(&direct_url, &direct_script, c, secs);
+            let cpu0 = cpu_time(s.gateway.pid());
+            let g = wrk(&gw_url, &gw_script, c, secs);
+            let cpu = cpu_time(s.gateway.pid()) - cpu0;
+            let (Some(d), Some(g)) = (d, g) else {
+                println!("wrk failed at concurrency {c}");
+                continue;
+            };
+            let as_result = |(rps, p50, p99, n, e): (f64, f64, f64, u64, u64)| WrkResult {
+                rps,
+                p50,
+                p99,
+                requests: n,
+                errors: e,
+            };
+            let (d, g) = (as_result(d), as_result(g));
+            let per = cpu.as_secs_f64() * 1e6 / g.requests.max(1) as f64;
+            (d, g, per)
+        } else {
+            let direct = run(&http, &direct_url, "sk-bench", BODY, c, total, false).await;
+            let cpu0 = cpu_time(s.gateway.pid());
+            let gw = run(&http, &gw_url, GATEWAY_KEY, BODY, c, total, false).await;
+            let cpu = cpu_time(s.gateway.pid()) - cpu0;
+            let per = cpu.as_secs_f64() * 1e6 / gw.requests.max(1) as f64;
+            (WrkResult::from(&direct), WrkResult::from(&gw), per)
+        };
         println!(
             "{:>5} {:>10.0} {:>10.0} {:>6.2} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>10.3} {:>10.3} {:>6.1}µs",
             c,
