@@ -489,7 +489,14 @@ async fn bench() {
         "+p99 ms",
         "cpu/req"
     );
-    for c in [1usize, 16, 64, 256] {
+    // `E2E_SECTIONS=load,stream,slow` (default all) runs a subset, for quick iterations.
+    let sections = std::env::var("E2E_SECTIONS").unwrap_or_else(|_| "load,stream,slow".to_owned());
+    let levels: &[usize] = if sections.contains("load") {
+        &[1, 16, 64, 256]
+    } else {
+        &[]
+    };
+    for &c in levels {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(c)
             .tcp_nodelay(true)
@@ -557,7 +564,12 @@ async fn bench() {
         "{:>5} {:>11} {:>11} {:>10} {:>11} {:>11}",
         "conc", "d ttfb p50", "gw ttfb p50", "+ttfb ms", "d full p50", "gw full p50"
     );
-    for c in [1usize, 16] {
+    let levels: &[usize] = if sections.contains("stream") {
+        &[1, 16]
+    } else {
+        &[]
+    };
+    for &c in levels {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(c)
             .build()
@@ -597,7 +609,11 @@ async fn bench() {
         .pool_max_idle_per_host(0)
         .build()
         .expect("client");
-    let slow = slow_streams(&s, &http).await;
+    let slow = if sections.contains("slow") {
+        slow_streams(&s, &http).await
+    } else {
+        Value::Null
+    };
     println!("\nidle RSS {idle_rss:.1} MiB, peak RSS through the load runs {peak_rss:.1} MiB");
     println!("10,000 slow streams: {slow}");
     let report = json!({
