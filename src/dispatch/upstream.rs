@@ -42,6 +42,17 @@ impl Upstream {
         provider: &ProviderConfig,
         up: UpstreamRequest,
     ) -> Result<reqwest::Response, UpstreamError> {
+        self.send_observed(provider, up, |_| {}).await
+    }
+
+    /// [`Upstream::send`], showing the response head's headers (2xx or not) to
+    /// `observe` first: the key's buckets follow the provider's rate-limit headers.
+    pub async fn send_observed(
+        &self,
+        provider: &ProviderConfig,
+        up: UpstreamRequest,
+        observe: impl FnOnce(&reqwest::header::HeaderMap),
+    ) -> Result<reqwest::Response, UpstreamError> {
         let mut rb = if up.body.is_empty() {
             self.client.get(&up.url)
         } else {
@@ -65,6 +76,7 @@ impl Upstream {
             Ok(Ok(resp)) => resp,
         };
         let status = resp.status();
+        observe(resp.headers());
         if status.is_success() {
             return Ok(resp);
         }
