@@ -15,7 +15,7 @@ use crate::canonical::ids;
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::dispatch::upstream::Upstream;
-use crate::providers::Providers;
+use crate::providers::{KeyReloader, Providers};
 use crate::scheduler::{Planner, SchedulerActor};
 
 /// The request id of the request being served.
@@ -27,6 +27,7 @@ pub struct Gateway {
     pub addr: SocketAddr,
     server: Option<Server>,
     handle: ServerHandle,
+    reloader: KeyReloader,
 }
 
 impl Gateway {
@@ -46,6 +47,10 @@ impl Gateway {
             &upstream,
         ));
         let config = Arc::new(config);
+        let reloader = KeyReloader {
+            providers: providers.clone(),
+            config: config.clone(),
+        };
         let state = web::Data::new(AppState {
             planner: Planner::new(&config),
             board,
@@ -113,6 +118,7 @@ impl Gateway {
             addr,
             server: Some(server),
             handle,
+            reloader,
         })
     }
 
@@ -135,6 +141,11 @@ impl Gateway {
     /// A handle to stop the server.
     pub fn handle(&self) -> ServerHandle {
         self.handle.clone()
+    }
+
+    /// Re-reads provider keys (SIGHUP in `main`).
+    pub fn key_reloader(&self) -> KeyReloader {
+        self.reloader.clone()
     }
 
     /// `http://addr`.

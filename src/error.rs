@@ -164,6 +164,12 @@ pub enum GatewayError {
         message: String,
         retry_after: Option<Duration>,
     },
+    /// Every candidate is at its rate limit (the gateway's own buckets): 429.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after: Duration,
+    },
     #[error("{}", upstream_message(.0))]
     Upstream(UpstreamError),
     #[error("internal error")]
@@ -240,6 +246,11 @@ impl GatewayError {
                 "service_unavailable",
                 Some("no_provider_available"),
             ),
+            Self::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                Some("rate_limit_exceeded"),
+            ),
             Self::Upstream(e) => match e.class {
                 ErrorClass::InvalidRequest => {
                     (StatusCode::BAD_REQUEST, "invalid_request_error", None)
@@ -301,6 +312,7 @@ impl GatewayError {
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unavailable { .. } => "unavailable",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Upstream(e) => e.class.kind(),
             Self::Internal => "internal",
         }
@@ -326,6 +338,7 @@ impl GatewayError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Unavailable { retry_after, .. } => *retry_after,
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
             Self::Upstream(e) => e.retry_after,
             _ => None,
         }

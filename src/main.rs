@@ -93,6 +93,29 @@ async fn main() -> ExitCode {
     }
 }
 
+/// SIGHUP re-reads the provider keys from their env/file sources; requests in flight
+/// keep the key they hold.
+fn reload_keys_on_sighup(reloader: switchyard::providers::KeyReloader) {
+    #[cfg(unix)]
+    actix_web::rt::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; keys reload only through the admin API");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match reloader.reload() {
+                Ok(loaded) => {
+                    tracing::info!(providers = loaded.len(), "SIGHUP: provider keys reloaded")
+                }
+                Err(e) => tracing::error!(error = %e, "SIGHUP: provider keys not reloaded"),
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    drop(reloader);
+}
+
 async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
     match command {
         Command::Serve { config, listen } => {
@@ -100,6 +123,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             let listen = listen.unwrap_or_else(|| config.listen.clone());
             let gateway = Gateway::bind(config, &listen)?;
             tracing::info!(addr = %gateway.addr, "switchyard listening");
+            reload_keys_on_sighup(gateway.key_reloader());
             let handle = gateway.handle();
             actix_web::rt::spawn(async move {
                 let _ = tokio::signal::ctrl_c().await;
@@ -115,6 +139,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                 None => Config::from_toml(switchyard::DEMO_CONFIG, None, Some(&host))?,
             };
             let gateway = Gateway::bind(config, &listen)?;
+            reload_keys_on_sighup(gateway.key_reloader());
             let url = gateway.url();
             announce(&format!(
                 "Switchyard demo: gateway at {url}/v1 in front of six simulated providers (control: http://{host}/_mock)\n\

@@ -1,6 +1,7 @@
 //! The admin API (`Authorization: Bearer <admin token>`): live provider health and
 //! scores, weights at runtime, routes and tiers, recent routing decisions, and a crash
-//! hook that stops a provider actor so its supervisor's restart can be exercised.
+//! hook that stops a provider actor so its supervisor's restart can be exercised, and
+//! `POST /admin/reload-keys`, which re-reads provider keys from their env/file sources.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -20,7 +21,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/weights", web::get().to(get_weights))
         .route("/admin/weights", web::put().to(put_weights))
         .route("/admin/routes", web::get().to(routes))
-        .route("/admin/decisions", web::get().to(decisions));
+        .route("/admin/decisions", web::get().to(decisions))
+        .route("/admin/reload-keys", web::post().to(reload_keys));
 }
 
 /// Checks the admin token (compared as SHA-256 digests, so in constant time with
@@ -323,4 +325,26 @@ async fn decisions(
         out.insert(r.clone(), serde_json::Value::Array(rendered));
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({ "decisions": out })))
+}
+
+/// `POST /admin/reload-keys`: re-reads every provider's keys (the same as SIGHUP).
+async fn reload_keys(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, GatewayError> {
+    authorize(&state, &req)?;
+    let loaded = state
+        .dispatcher
+        .providers()
+        .reload_keys(&state.config)
+        .map_err(|e| GatewayError::InvalidRequest {
+            message: format!("keys not reloaded: {e}"),
+            param: None,
+            code: Some("reload_failed"),
+        })?;
+    let providers: serde_json::Map<String, serde_json::Value> = loaded
+        .into_iter()
+        .map(|(name, n)| (name, serde_json::json!({ "keys": n })))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "providers": providers })))
 }

@@ -1,6 +1,8 @@
 //! `POST /v1/chat/completions`: authenticate, read and parse the body, plan, dispatch,
 //! answer (JSON or SSE) with the `x-switchyard-*` headers.
 
+use std::time::Duration;
+
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use bytes::BytesMut;
@@ -9,7 +11,7 @@ use futures_util::StreamExt;
 use super::AppState;
 use super::headers;
 use crate::canonical::request::parse_request;
-use crate::dispatch::{Failed, Outcome};
+use crate::dispatch::{Failed, Outcome, RunOptions};
 use crate::error::GatewayError;
 use crate::scheduler::weights::PartialWeights;
 use crate::scheduler::{Draws, PlanRequest};
@@ -79,7 +81,17 @@ async fn handle(
             )
             .map_err(early)?
     };
-    let (outcome, answered) = state.dispatcher.run(&chat, &plan.candidates).await?;
+    let opts = RunOptions {
+        route: plan.route.as_deref(),
+        timeout: hints.timeout_ms.map(|ms| Duration::from_millis(ms as u64)),
+        latency_budget: hints
+            .max_latency_ms
+            .map(|ms| Duration::from_millis(ms as u64)),
+    };
+    let (outcome, answered) = state
+        .dispatcher
+        .run_with(&chat, &plan.candidates, opts)
+        .await?;
     if answered.attempts > 1
         && let Some(route) = &plan.route
     {
@@ -113,6 +125,7 @@ struct Hints<'a> {
     weights: PartialWeights,
     max_cost_usd: Option<f64>,
     max_latency_ms: Option<f64>,
+    timeout_ms: Option<f64>,
     explain: bool,
 }
 
@@ -146,6 +159,7 @@ impl<'a> Hints<'a> {
             weights,
             max_cost_usd: number(headers::MAX_COST)?,
             max_latency_ms: number(headers::MAX_LATENCY)?,
+            timeout_ms: number(headers::TIMEOUT)?.filter(|ms| *ms > 0.0),
             explain: get(headers::EXPLAIN).is_some_and(|v| matches!(v.trim(), "1" | "true")),
         })
     }

@@ -20,3 +20,6 @@ pub const MAX_LATENCY: &str = "x-switchyard-max-latency-ms";
 pub const TASK: &str = "x-switchyard-task";
 /// Request: `1` asks for the routing explanation; response: the explanation (JSON).
 pub const EXPLAIN: &str = "x-switchyard-explain";
+/// Request: the client's deadline for the whole request in milliseconds (the route's
+/// `request_timeout_ms` still caps it).
+pub const TIMEOUT: &str = "x-switchyard-timeout-ms";

@@ -3,11 +3,12 @@
 //! Two layers: [`raw`] mirrors the file and rejects unknown keys with the path of the
 //! key; [`validate`] resolves defaults, secrets and cross-references.
 
+pub mod dispatch;
 pub mod raw;
 pub mod secret;
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::adapters::ProviderKind;
 use crate::scheduler::weights::{PartialWeights, Weights};
+pub use dispatch::RateLimits;
 use raw::RawConfig;
 pub use secret::{Resolved, Secret, SecretSource};
 
@@ -62,13 +64,19 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     /// Things that load but deserve the operator's attention (disabled providers).
     pub warnings: Vec<String>,
+    /// Where relative secret files resolve (the config file's folder), for key reloads.
+    pub base_dir: Option<PathBuf>,
 }
 
 /// How a plan is run.
 #[derive(Debug, Clone)]
 pub struct DispatchConfig {
+    /// The global retry delay (`policies.default.retry_delay`).
     pub retry_delay: Duration,
+    /// The global attempt cap (`policies.default.max_attempts`).
     pub max_attempts: u32,
+    /// The global retry policy and each route's.
+    pub policies: crate::dispatch::policy::Policies,
 }
 
 /// A named set of candidates with its own weights and fallbacks.
@@ -129,9 +137,15 @@ pub struct ProviderConfig {
     pub kind: ProviderKind,
     /// Without a trailing slash.
     pub base_url: String,
+    /// The keys as first loaded; the live set is the provider's key pool, which
+    /// `POST /admin/reload-keys` and SIGHUP refresh from `key_sources`.
     pub keys: Vec<Secret>,
+    /// Where the keys come from.
+    pub key_sources: Vec<SecretSource>,
     pub timeout: Duration,
     pub first_byte_timeout: Duration,
+    /// Requests and tokens per minute per key, and queueing bounds.
+    pub limits: RateLimits,
 }
 
 /// Prices in USD per million tokens.
@@ -175,8 +189,10 @@ impl ModelConfig {
                 kind,
                 base_url: base_url.to_owned(),
                 keys: Vec::new(),
+                key_sources: Vec::new(),
                 timeout: Duration::from_secs(60),
                 first_byte_timeout: Duration::from_secs(30),
+                limits: RateLimits::default(),
             }),
             upstream: upstream.to_owned(),
             prices: Prices {
@@ -306,14 +322,17 @@ pub fn validate(
             p.first_byte_timeout_ms,
             30_000,
         )?);
+        let limits = dispatch::rate_limits(&at, &p)?;
         providers.push(Arc::new(ProviderConfig {
             index: providers.len(),
             name,
             kind: p.kind,
             base_url: base_url.trim_end_matches('/').to_owned(),
             keys,
+            key_sources: p.keys,
             timeout,
             first_byte_timeout,
+            limits,
         }));
     }
 
@@ -397,6 +416,11 @@ pub fn validate(
         }
         Ok(out)
     };
+    let global_policy = dispatch::global_policy(&raw.dispatch)?;
+    let mut policies = crate::dispatch::policy::Policies {
+        default: global_policy.clone(),
+        routes: BTreeMap::new(),
+    };
     let mut routes = BTreeMap::new();
     for (name, r) in raw.routes {
         let at = format!("routes.{name}");
@@ -407,6 +431,10 @@ pub fn validate(
         weights
             .validate()
             .map_err(|e| invalid(format!("{at}.weights.{}", e.field), e.message))?;
+        let policy = dispatch::route_policy(&at, &global_policy, &r)?;
+        if policy != global_policy {
+            policies.routes.insert(name.clone(), policy);
+        }
         routes.insert(
             name,
             RouteConfig {
@@ -506,10 +534,6 @@ pub fn validate(
         },
     };
 
-    let max_attempts = raw.dispatch.max_attempts.unwrap_or(3);
-    if max_attempts == 0 {
-        return Err(invalid("dispatch.max_attempts", "expected a number > 0"));
-    }
     let health = validate_health(&raw.health)?;
     let scheduler = validate_scheduler(&raw.scheduler)?;
     Ok(Config {
@@ -525,9 +549,11 @@ pub fn validate(
         workers: raw.server.workers,
         admin_token,
         dispatch: DispatchConfig {
-            retry_delay: Duration::from_millis(raw.dispatch.retry_delay_ms.unwrap_or(500)),
-            max_attempts,
+            retry_delay: global_policy.retry_delay,
+            max_attempts: global_policy.max_attempts,
+            policies,
         },
+        base_dir: base_dir.map(Path::to_path_buf),
         providers,
         models,
         routes,

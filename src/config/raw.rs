@@ -126,6 +126,17 @@ pub struct RawDispatch {
     pub retry_delay_ms: Option<u64>,
     /// Most attempts per request, across all candidates. Default 3.
     pub max_attempts: Option<u32>,
+    // The rest of the retry policy; `[routes.X]` may override each (docs/failover.md).
+    /// `none` (every wait is `retry_delay_ms`) or `exponential` (doubling, with jitter).
+    /// Default none.
+    pub backoff: Option<crate::dispatch::policy::Backoff>,
+    /// Cap on an exponential wait. Default 8000.
+    pub max_retry_delay_ms: Option<u64>,
+    /// The whole request, queueing and retries included, must be answered within this.
+    /// Default 300000.
+    pub request_timeout_ms: Option<u64>,
+    /// A context-length error falls back to a candidate with a larger window. Default true.
+    pub context_fallback: Option<bool>,
 }
 
 /// `[providers.NAME]`.
@@ -144,6 +155,14 @@ pub struct RawProvider {
     pub timeout_ms: Option<u64>,
     /// Time allowed until the response head (non-stream) or first stream event. Default 30000.
     pub first_byte_timeout_ms: Option<u64>,
+    /// Requests per minute per key; the gateway queues or reroutes above it. Default: none.
+    pub rpm: Option<u32>,
+    /// Tokens (prompt estimate + max_tokens) per minute per key. Default: none.
+    pub tpm: Option<u32>,
+    /// Longest a request waits for this provider's bucket before moving on. Default 1000.
+    pub max_queue_ms: Option<u64>,
+    /// Most requests waiting for this provider's buckets at once. Default 64.
+    pub max_queue: Option<usize>,
 }
 
 /// `[[models]]`.
@@ -181,6 +200,21 @@ pub struct RawRoute {
     /// Models tried, in order, after the ranked candidates.
     #[serde(default)]
     pub fallbacks: Vec<String>,
+    /// Wait before the next attempt; overrides `[dispatch]`.
+    pub retry_delay_ms: Option<u64>,
+    /// Most attempts; overrides `[dispatch]`.
+    pub max_attempts: Option<u32>,
+    // The rest of the retry policy, overriding `[dispatch]` field by field.
+    /// `none` (every wait is `retry_delay_ms`) or `exponential` (doubling, with jitter).
+    /// Default none.
+    pub backoff: Option<crate::dispatch::policy::Backoff>,
+    /// Cap on an exponential wait. Default 8000.
+    pub max_retry_delay_ms: Option<u64>,
+    /// The whole request, queueing and retries included, must be answered within this.
+    /// Default 300000.
+    pub request_timeout_ms: Option<u64>,
+    /// A context-length error falls back to a candidate with a larger window. Default true.
+    pub context_fallback: Option<bool>,
 }
 
 /// `[[keys]]`: a gateway key clients authenticate with.

@@ -1,9 +1,13 @@
-//! Runs a plan: for each candidate, the adapter builds the upstream request, reqwest
-//! sends it, the adapter parses the answer; a retryable failure moves on to the next
-//! candidate after the configured delay. Streams fail over invisibly until their first
-//! event, then are relayed chunk by chunk as they arrive ([`relay`]).
+//! Runs a plan: for each candidate, a key and a rate-limit reservation from the
+//! provider's pool, the adapter builds the upstream request, reqwest sends it, the
+//! adapter parses the answer; a retryable failure moves on to the next candidate after
+//! the route's retry delay ([`policy`]). Streams fail over invisibly until their first
+//! event, then are relayed chunk by chunk as they arrive ([`relay`]). The rules are in
+//! docs/failover.md.
 
+pub mod policy;
 pub mod relay;
+pub mod report;
 pub mod upstream;
 
 use std::sync::Arc;
@@ -11,17 +15,22 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::canonical::usage::estimate_tokens;
 use crate::canonical::{ChatRequest, ChatResponse, ids};
-use crate::config::{DispatchConfig, ModelConfig, Secret};
-use crate::error::{GatewayError, UpstreamError};
+use crate::config::{DispatchConfig, ModelConfig};
+use crate::error::{ErrorClass, GatewayError, UpstreamError};
 use crate::providers::Providers;
-use crate::providers::actor::Outcome as Report;
+use crate::providers::keys::{Admission, KeyPool, Lease};
+use policy::RetryPolicy;
 pub use relay::RelayStream;
+pub use report::Reporter;
 use upstream::Upstream;
 
 /// Longest `Retry-After` the gateway will wait out on the same candidate; longer waits
 /// make it skip that candidate for the rest of the request.
 const MAX_RETRY_AFTER_WAIT: Duration = Duration::from_secs(2);
+/// Output tokens reserved in the token bucket when the request sets no `max_tokens`.
+const DEFAULT_OUTPUT_ESTIMATE: u64 = 256;
 
 /// Who answered and after how many attempts.
 #[derive(Debug, Clone)]
@@ -43,12 +52,44 @@ pub struct Failed {
     pub attempts: u32,
 }
 
+/// What the request says about itself beyond its body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions<'a> {
+    /// The route the plan came from: its retry policy applies.
+    pub route: Option<&'a str>,
+    /// The client's own deadline (`x-switchyard-timeout-ms`); the route's still caps it.
+    pub timeout: Option<Duration>,
+    /// The client's latency budget (`x-switchyard-max-latency-ms`): a rate-limit queue
+    /// longer than this moves on to the next candidate instead.
+    pub latency_budget: Option<Duration>,
+}
+
 /// Sends requests upstream and reports every attempt to its provider's actor.
 #[derive(Clone)]
 pub struct Dispatcher {
     upstream: Upstream,
     providers: Arc<Providers>,
     config: DispatchConfig,
+}
+
+/// The bookkeeping of one [`Dispatcher::run_with`].
+struct Run<'p> {
+    plan: &'p [Arc<ModelConfig>],
+    policy: &'p RetryPolicy,
+    deadline: Instant,
+    attempts: u32,
+    /// Retryable failures so far (the backoff exponent).
+    failures: u32,
+    /// Wait before the next attempt.
+    delay: Duration,
+    /// Candidates out of this request: long Retry-After, saturated, no keys, too small.
+    skipped: Vec<bool>,
+    /// A short Retry-After: not before this.
+    not_before: Vec<Option<Instant>>,
+    last: Option<UpstreamError>,
+    /// The soonest a saturated candidate frees up.
+    saturated: Option<Duration>,
+    deadline_passed: bool,
 }
 
 impl Dispatcher {
@@ -66,69 +107,146 @@ impl Dispatcher {
         &self.providers
     }
 
-    /// Tries the plan's candidates in order (cycling while attempts remain) until one
-    /// answers, a non-retryable error occurs, or attempts run out.
+    /// [`Dispatcher::run_with`] under the global policy.
     pub async fn run(
         &self,
         req: &ChatRequest,
         plan: &[Arc<ModelConfig>],
     ) -> Result<(Outcome, Answered), Failed> {
-        let mut attempts = 0u32;
-        let mut last: Option<UpstreamError> = None;
-        let mut skipped = vec![false; plan.len()];
-        let max = self.config.max_attempts;
-        'outer: while attempts < max {
+        self.run_with(req, plan, RunOptions::default()).await
+    }
+
+    /// Tries the plan's candidates in order (cycling while attempts remain) until one
+    /// answers, a non-retryable error occurs, attempts run out or the deadline passes.
+    pub async fn run_with(
+        &self,
+        req: &ChatRequest,
+        plan: &[Arc<ModelConfig>],
+        opts: RunOptions<'_>,
+    ) -> Result<(Outcome, Answered), Failed> {
+        let policy = self.config.policies.for_route(opts.route);
+        let timeout = opts
+            .timeout
+            .map_or(policy.request_timeout, |t| t.min(policy.request_timeout));
+        let mut run = Run {
+            plan,
+            policy,
+            deadline: Instant::now() + timeout,
+            attempts: 0,
+            failures: 0,
+            delay: Duration::ZERO,
+            skipped: vec![false; plan.len()],
+            not_before: vec![None; plan.len()],
+            last: None,
+            saturated: None,
+            deadline_passed: false,
+        };
+        let prompt_tokens: u64 = req
+            .messages
+            .iter()
+            .map(|m| estimate_tokens(&m.text()) + 3)
+            .sum();
+        let output = req
+            .max_output_tokens()
+            .map_or(DEFAULT_OUTPUT_ESTIMATE, u64::from);
+        let tokens = prompt_tokens + output;
+        'cycle: while run.attempts < policy.max_attempts {
             let mut tried_any = false;
-            for (i, model) in plan.iter().enumerate() {
-                if attempts >= max {
-                    break 'outer;
+            let mut i = 0;
+            while i < plan.len() {
+                if run.attempts >= policy.max_attempts {
+                    break 'cycle;
                 }
-                if skipped[i] {
+                if run.skipped[i] {
+                    i += 1;
                     continue;
                 }
-                if attempts > 0 {
-                    tokio::time::sleep(self.config.retry_delay).await;
+                let model = &plan[i];
+                let Some(pool) = self.providers.keys(model.provider.index) else {
+                    run.skipped[i] = true;
+                    i += 1;
+                    continue;
+                };
+                // The retry delay, or the provider's own short Retry-After.
+                let now = Instant::now();
+                let mut wait = run.delay;
+                if let Some(t) = run.not_before[i] {
+                    wait = wait.max(t.saturating_duration_since(now));
+                }
+                if now + wait >= run.deadline {
+                    run.deadline_passed = true;
+                    break 'cycle;
+                }
+                let budget =
+                    (run.deadline - now - wait).min(opts.latency_budget.unwrap_or(Duration::MAX));
+                let (queued, lease) = match pool.admit(tokens, budget) {
+                    Admission::Go(queued, lease) => (queued, lease),
+                    Admission::Saturated(free_in) => {
+                        tracing::debug!(provider = %model.provider.name, wait_ms = free_in.as_millis() as u64, "rate limit: candidate saturated, moving on");
+                        run.saturated = Some(run.saturated.map_or(free_in, |s| s.min(free_in)));
+                        run.skipped[i] = true;
+                        i += 1;
+                        continue;
+                    }
+                    Admission::NoKeys => {
+                        run.skipped[i] = true;
+                        i += 1;
+                        continue;
+                    }
+                };
+                let wait = wait.max(queued);
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
                 }
                 tried_any = true;
-                attempts += 1;
-                let key = model
-                    .provider
-                    .keys
-                    .first()
-                    .cloned()
-                    .unwrap_or_else(|| Secret::new(""));
-                match self.attempt(req, model, &key).await {
-                    Ok(outcome) => {
-                        return Ok((
-                            outcome,
-                            Answered {
-                                model: model.clone(),
-                                attempts,
-                            },
-                        ));
+                run.attempts += 1;
+                run.delay = Duration::ZERO;
+                let key = lease.key().clone();
+                let attempt = self.attempt(req, model, lease, pool.clone(), prompt_tokens);
+                let result = match tokio::time::timeout_at(run.deadline, attempt).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        run.deadline_passed = true;
+                        break 'cycle;
                     }
-                    Err(AttemptError::Client(error)) => return Err(Failed { error, attempts }),
+                };
+                match result {
+                    Ok(outcome) => {
+                        let answered = Answered {
+                            model: model.clone(),
+                            attempts: run.attempts,
+                        };
+                        return Ok((outcome, answered));
+                    }
+                    Err(AttemptError::Client(error)) => {
+                        return Err(Failed {
+                            error,
+                            attempts: run.attempts,
+                        });
+                    }
                     Err(AttemptError::Upstream(mut e)) => {
                         e.provider.clone_from(&model.provider.name);
-                        redact(&mut e, &key);
+                        redact(&mut e, key.secret().expose());
                         tracing::warn!(
                             provider = %model.provider.name,
                             model = %model.name,
+                            key = key.fingerprint(),
                             error = e.class.kind(),
                             status = e.status,
-                            attempt = attempts,
+                            attempt = run.attempts,
                             "upstream attempt failed"
                         );
-                        if !e.is_retryable() {
-                            return Err(Failed {
-                                error: e.into(),
-                                attempts,
-                            });
+                        match run.next_step(i, &e, pool) {
+                            Step::Same => {}
+                            Step::Next => i += 1,
+                            Step::Stop => {
+                                return Err(Failed {
+                                    error: e.into(),
+                                    attempts: run.attempts,
+                                });
+                            }
                         }
-                        if e.retry_after.is_some_and(|d| d > MAX_RETRY_AFTER_WAIT) {
-                            skipped[i] = true;
-                        }
-                        last = Some(e);
+                        run.last = Some(e);
                     }
                 }
             }
@@ -136,26 +254,22 @@ impl Dispatcher {
                 break;
             }
         }
-        let error = match last {
-            Some(e) => e.into(),
-            None => GatewayError::Unavailable {
-                message: "no candidate could be tried".to_owned(),
-                retry_after: None,
-            },
-        };
-        Err(Failed { error, attempts })
+        Err(run.into_failure())
     }
 
     async fn attempt(
         &self,
         req: &ChatRequest,
         model: &Arc<ModelConfig>,
-        key: &Secret,
+        mut lease: Lease,
+        pool: Arc<KeyPool>,
+        prompt_tokens: u64,
     ) -> Result<Outcome, AttemptError> {
         let adapter = model.provider.kind.adapter();
         let up = adapter
-            .build_request(req, model, key)
+            .build_request(req, model, lease.key().secret())
             .map_err(AttemptError::Client)?;
+        lease.sent();
         let reporter = Reporter {
             providers: self.providers.clone(),
             model: model.clone(),
@@ -164,6 +278,8 @@ impl Dispatcher {
                 .providers
                 .get(model.provider.index)
                 .map(|h| h.shared.begin()),
+            lease: Some((lease, pool)),
+            prompt_tokens,
         };
         self.exchange(req, model, up, reporter).await
     }
@@ -173,12 +289,25 @@ impl Dispatcher {
         req: &ChatRequest,
         model: &Arc<ModelConfig>,
         up: crate::adapters::UpstreamRequest,
-        reporter: Reporter,
+        mut reporter: Reporter,
     ) -> Result<Outcome, AttemptError> {
         let adapter = model.provider.kind.adapter();
-        let resp = match self.upstream.send(&model.provider, up).await {
+        let mut observed = None;
+        let sent = self
+            .upstream
+            .send_observed(&model.provider, up, |h| {
+                observed = reporter.lease.as_ref().and_then(|(l, _)| l.observe(h));
+            })
+            .await;
+        let resp = match sent {
             Ok(r) => r,
-            Err(e) => return Err(reporter.failed(e).into()),
+            Err(mut e) => {
+                // A 429 without Retry-After: the exhausted limit's reset says how long.
+                if e.class == ErrorClass::RateLimited && e.retry_after.is_none() {
+                    e.retry_after = observed.and_then(|o| o.retry_after());
+                }
+                return Err(reporter.failed(e).into());
+            }
         };
         if req.stream {
             match RelayStream::open(resp, adapter.stream_decoder(), model, req).await {
@@ -194,6 +323,7 @@ impl Dispatcher {
                 Ok(c) => c,
                 Err(e) => return Err(reporter.failed(e).into()),
             };
+            reporter.set_prompt_tokens(c.usage.prompt_tokens);
             reporter.succeeded(None, Some(c.usage.completion_tokens));
             Ok(Outcome::Complete(ChatResponse {
                 id: ids::completion_id(),
@@ -204,6 +334,89 @@ impl Dispatcher {
                 usage: c.usage,
             }))
         }
+    }
+}
+
+/// What to do after a failed attempt.
+enum Step {
+    /// Try the same candidate again at once (another key).
+    Same,
+    /// Move on to the next candidate.
+    Next,
+    /// Answer the client with this error.
+    Stop,
+}
+
+impl Run<'_> {
+    /// Decides the next step after candidate `i` failed with `e`.
+    fn next_step(&mut self, i: usize, e: &UpstreamError, pool: &KeyPool) -> Step {
+        match e.class {
+            // The gateway's key, not the request: the pool has disabled it. Another key
+            // of the same provider goes at once; with none left, the next candidate.
+            ErrorClass::Auth => {
+                if pool.enabled() > 0 {
+                    return Step::Same;
+                }
+                self.skipped[i] = true;
+                Step::Next
+            }
+            // Too long for this window: only candidates with a larger one may answer.
+            ErrorClass::ContextLength if self.policy.context_fallback => {
+                let window = self.plan[i].context_window;
+                let mut any = false;
+                for (j, m) in self.plan.iter().enumerate() {
+                    if m.context_window <= window {
+                        self.skipped[j] = true;
+                    } else {
+                        any |= !self.skipped[j];
+                    }
+                }
+                if any { Step::Next } else { Step::Stop }
+            }
+            _ if !e.is_retryable() => Step::Stop,
+            _ => {
+                self.failures += 1;
+                self.delay = self.policy.delay(self.failures, rand::random());
+                match e.retry_after {
+                    Some(d) if d > MAX_RETRY_AFTER_WAIT => self.skipped[i] = true,
+                    Some(d) => self.not_before[i] = Some(Instant::now() + d),
+                    None => {}
+                }
+                Step::Next
+            }
+        }
+    }
+
+    /// The answer when no candidate answered.
+    fn into_failure(self) -> Failed {
+        let attempts = self.attempts;
+        let all_skipped = self.skipped.iter().all(|s| *s);
+        let error = match (self.saturated, self.last) {
+            // Every candidate left is at its rate limit: the client should come back.
+            (Some(free_in), last)
+                if all_skipped
+                    && last.as_ref().is_none_or(|e| e.class == ErrorClass::RateLimited) =>
+            {
+                GatewayError::RateLimited {
+                    message: "every candidate provider is at its rate limit; retry after the indicated time".to_owned(),
+                    retry_after: free_in.max(Duration::from_secs(1)),
+                }
+            }
+            _ if self.deadline_passed => GatewayError::Upstream(UpstreamError::new(
+                ErrorClass::Timeout,
+                "no answer within the request deadline",
+            )),
+            (_, Some(e)) => e.into(),
+            (Some(free_in), None) => GatewayError::RateLimited {
+                message: "every candidate provider is at its rate limit; retry after the indicated time".to_owned(),
+                retry_after: free_in.max(Duration::from_secs(1)),
+            },
+            (None, None) => GatewayError::Unavailable {
+                message: "no candidate could be tried: no provider key in rotation".to_owned(),
+                retry_after: None,
+            },
+        };
+        Failed { error, attempts }
     }
 }
 
@@ -221,62 +434,9 @@ impl From<UpstreamError> for AttemptError {
     }
 }
 
-/// Reports one attempt's outcome to its provider actor and holds its in-flight count.
-pub struct Reporter {
-    providers: Arc<Providers>,
-    model: Arc<ModelConfig>,
-    started: Instant,
-    _in_flight: Option<crate::providers::health::InFlight>,
-}
-
-impl Reporter {
-    /// The attempt failed; passes the error through.
-    pub fn failed(self, e: UpstreamError) -> UpstreamError {
-        self.send(Some(&e), None, None);
-        e
-    }
-
-    /// The attempt succeeded.
-    pub fn succeeded(self, ttft: Option<Duration>, output_tokens: Option<u64>) {
-        self.send(None, ttft, output_tokens);
-    }
-
-    fn send(&self, e: Option<&UpstreamError>, ttft: Option<Duration>, output_tokens: Option<u64>) {
-        let latency = self.started.elapsed();
-        let provider = &self.model.provider.name;
-        metrics::counter!("switchyard_attempts_total", "provider" => provider.clone(), "model" => self.model.name.clone()).increment(1);
-        match e {
-            Some(e) => metrics::counter!("switchyard_upstream_errors_total", "provider" => provider.clone(), "kind" => e.class.kind()).increment(1),
-            None => {
-                metrics::histogram!("switchyard_request_duration_seconds", "provider" => provider.clone(), "model" => self.model.name.clone()).record(latency.as_secs_f64());
-                if let Some(t) = ttft {
-                    metrics::histogram!("switchyard_ttft_seconds", "provider" => provider.clone(), "model" => self.model.name.clone()).record(t.as_secs_f64());
-                }
-            }
-        }
-        self.providers.report(
-            self.model.provider.index,
-            Report {
-                model: self.model.index,
-                latency,
-                ttft,
-                error: e.map(|e| e.class),
-                retry_after: e.and_then(|e| e.retry_after),
-                output_tokens,
-            },
-        );
-    }
-
-    /// Time since the attempt started.
-    pub fn elapsed(&self) -> Duration {
-        self.started.elapsed()
-    }
-}
-
 /// Removes the key from a provider's message, should the provider have echoed it.
-fn redact(e: &mut UpstreamError, key: &Secret) {
-    let k = key.expose();
-    if k.len() >= 8 && e.message.contains(k) {
-        e.message = e.message.replace(k, "*****");
+fn redact(e: &mut UpstreamError, key: &str) {
+    if key.len() >= 8 && e.message.contains(key) {
+        e.message = e.message.replace(key, "*****");
     }
 }

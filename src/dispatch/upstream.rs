@@ -55,6 +55,17 @@ impl Upstream {
         provider: &ProviderConfig,
         up: UpstreamRequest,
     ) -> Result<reqwest::Response, UpstreamError> {
+        self.send_observed(provider, up, |_| {}).await
+    }
+
+    /// [`Upstream::send`], showing the response head's headers (2xx or not) to
+    /// `observe` first: the key's buckets follow the provider's rate-limit headers.
+    pub async fn send_observed(
+        &self,
+        provider: &ProviderConfig,
+        up: UpstreamRequest,
+        observe: impl FnOnce(&reqwest::header::HeaderMap),
+    ) -> Result<reqwest::Response, UpstreamError> {
         let client = self.client();
         let mut rb = if up.body.is_empty() {
             client.get(&up.url)
@@ -79,6 +90,7 @@ impl Upstream {
             Ok(Ok(resp)) => resp,
         };
         let status = resp.status();
+        observe(resp.headers());
         if status.is_success() {
             return Ok(resp);
         }

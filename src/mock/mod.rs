@@ -3,7 +3,7 @@
 //! One HTTP server hosts any number of simulated providers, each under its own path
 //! prefix (`/{name}/…`, the rest of the path as the real provider has it) and each with
 //! its own knobs (latency, jitter, time to first token, per-token delay, chunking, error
-//! and 429 rates, overload, outage) and counters. `/_mock` is the control endpoint:
+//! and 429 rates, overload, outage, a real per-minute limit, revoked keys) and counters. `/_mock` is the control endpoint:
 //! `GET /_mock` reports knobs and counters, `PATCH /_mock/providers/{name}` changes
 //! knobs at runtime, `POST /_mock/reset` restores defaults (docs/mock.md).
 //!
@@ -12,6 +12,7 @@
 pub mod anthropic;
 pub mod brain;
 pub mod gemini;
+pub mod limits;
 pub mod openai;
 
 use std::collections::BTreeMap;
@@ -103,6 +104,11 @@ pub struct Knobs {
     pub garbage: bool,
     /// Close streams half-way, without a finish signal.
     pub cut_stream: bool,
+    /// Chat calls allowed per 60-second window (0: no limit); over it, 429 with
+    /// Retry-After. While set, every answer carries the format's rate-limit headers.
+    pub rpm_limit: u64,
+    /// Keys answered 401 (Gemini: 400 API_KEY_INVALID), chat and heartbeat alike.
+    pub revoked_keys: Vec<String>,
 }
 
 impl Default for Knobs {
@@ -122,6 +128,8 @@ impl Default for Knobs {
             heartbeat_fail: false,
             garbage: false,
             cut_stream: false,
+            rpm_limit: 0,
+            revoked_keys: Vec::new(),
         }
     }
 }
@@ -145,6 +153,10 @@ pub struct Counters {
     pub heartbeats: AtomicU64,
     /// Streams whose client went away before the last event.
     pub disconnects: AtomicU64,
+    /// Chat calls refused with 429 because `rpm_limit` was reached.
+    pub rate_limited: AtomicU64,
+    /// Calls refused because their key is in `revoked_keys` (not counted as requests).
+    pub unauthorized: AtomicU64,
 }
 
 /// One simulated provider.
@@ -153,6 +165,7 @@ pub struct MockProvider {
     pub name: String,
     pub format: Format,
     knobs: Mutex<Knobs>,
+    rpm: Mutex<limits::RpmWindow>,
     pub counters: Counters,
 }
 
@@ -162,6 +175,7 @@ impl MockProvider {
             name: name.to_owned(),
             format,
             knobs: Mutex::new(Knobs::default()),
+            rpm: Mutex::new(limits::RpmWindow::default()),
             counters: Counters::default(),
         }
     }
@@ -175,8 +189,19 @@ impl MockProvider {
     pub fn on_chat(&self) -> (Knobs, Option<Injected>) {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let k = self.knobs();
+        let over_limit = if k.rpm_limit > 0 {
+            let mut w = self.rpm.lock().unwrap_or_else(|p| p.into_inner());
+            w.admit(k.rpm_limit, std::time::Instant::now()).err()
+        } else {
+            None
+        };
         let injected = if k.outage {
             Some(Injected::Outage)
+        } else if let Some(wait) = over_limit {
+            self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+            Some(Injected::RateLimited {
+                retry_after_s: wait.as_secs_f64().ceil() as u64,
+            })
         } else if roll(k.rate_limit_rate) {
             Some(Injected::RateLimited {
                 retry_after_s: k.retry_after_s,
@@ -425,13 +450,38 @@ async fn dispatch(
             .json(serde_json::json!({"error": format!("no simulated provider '{name}'")}));
     };
     let tail = format!("/{tail}");
-    match provider.format {
-        Format::OpenAi | Format::DeepSeek | Format::Qwen | Format::Mistral => {
-            openai::handle(provider, &req, &tail, &body).await
-        }
-        Format::Anthropic => anthropic::handle(provider, &req, &tail, &body).await,
-        Format::Gemini => gemini::handle(provider, &req, &tail, &body).await,
+    let knobs = provider.knobs();
+    if let Some(key) = limits::request_key(&req)
+        && knobs.revoked_keys.iter().any(|k| k == key)
+    {
+        provider
+            .counters
+            .unauthorized
+            .fetch_add(1, Ordering::Relaxed);
+        return limits::unauthorized(provider.format);
     }
+    let mut resp = match provider.format {
+        Format::OpenAi | Format::DeepSeek | Format::Qwen | Format::Mistral => {
+            openai::handle(provider.clone(), &req, &tail, &body).await
+        }
+        Format::Anthropic => anthropic::handle(provider.clone(), &req, &tail, &body).await,
+        Format::Gemini => gemini::handle(provider.clone(), &req, &tail, &body).await,
+    };
+    if knobs.rpm_limit > 0 {
+        let (remaining, reset) = provider
+            .rpm
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .state(knobs.rpm_limit, std::time::Instant::now());
+        limits::add_headers(
+            &mut resp,
+            provider.format,
+            knobs.rpm_limit,
+            remaining,
+            reset,
+        );
+    }
+    resp
 }
 
 #[derive(Serialize)]
@@ -441,6 +491,8 @@ struct ProviderReport {
     requests: u64,
     heartbeats: u64,
     disconnects: u64,
+    rate_limited: u64,
+    unauthorized: u64,
 }
 
 fn report(state: &MockState) -> serde_json::Value {
@@ -456,6 +508,8 @@ fn report(state: &MockState) -> serde_json::Value {
                     requests: p.counters.requests.load(Ordering::Relaxed),
                     heartbeats: p.counters.heartbeats.load(Ordering::Relaxed),
                     disconnects: p.counters.disconnects.load(Ordering::Relaxed),
+                    rate_limited: p.counters.rate_limited.load(Ordering::Relaxed),
+                    unauthorized: p.counters.unauthorized.load(Ordering::Relaxed),
                 },
             )
         })
@@ -475,6 +529,11 @@ async fn control_reset(state: web::Data<MockState>) -> HttpResponse {
         p.counters.requests.store(0, Ordering::Relaxed);
         p.counters.heartbeats.store(0, Ordering::Relaxed);
         p.counters.disconnects.store(0, Ordering::Relaxed);
+        p.counters.rate_limited.store(0, Ordering::Relaxed);
+        p.counters.unauthorized.store(0, Ordering::Relaxed);
+        if let Ok(mut w) = p.rpm.lock() {
+            *w = limits::RpmWindow::default();
+        }
     }
     HttpResponse::Ok().json(report(&state))
 }

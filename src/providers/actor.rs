@@ -17,8 +17,9 @@ use tokio::time::Instant;
 
 use super::breaker::{Breaker, CircuitState, Transition};
 use super::health::{HeartbeatHealth, ModelHealth, ProviderHealth};
+use super::keys::KeyPool;
 use super::window::{Sample, WINDOWS_KEPT, Window};
-use crate::config::{HealthConfig, ModelConfig, ProviderConfig, Secret};
+use crate::config::{HealthConfig, ModelConfig, ProviderConfig};
 use crate::dispatch::upstream::Upstream;
 use crate::error::ErrorClass;
 use crate::scheduler::actor::HealthUpdate;
@@ -71,6 +72,7 @@ pub struct ProviderActor {
     dirty: bool,
     scheduler: Recipient<HealthUpdate>,
     upstream: Upstream,
+    keys: Arc<KeyPool>,
 }
 
 impl ProviderActor {
@@ -81,6 +83,7 @@ impl ProviderActor {
         cfg: HealthConfig,
         scheduler: Recipient<HealthUpdate>,
         upstream: Upstream,
+        keys: Arc<KeyPool>,
     ) -> Self {
         let now = Instant::now();
         Self {
@@ -103,6 +106,7 @@ impl ProviderActor {
             dirty: true,
             scheduler,
             upstream,
+            keys,
         }
     }
 
@@ -191,20 +195,21 @@ impl ProviderActor {
         if self.heartbeat_running {
             return;
         }
+        // Heartbeats use a key in rotation; with none left (all revoked) they fail,
+        // and the circuit opens: the provider cannot serve anything anyway.
+        let Some(key) = self.keys.any_key() else {
+            self.on_heartbeat(false, Duration::ZERO);
+            return;
+        };
         self.heartbeat_running = true;
-        let key = self
-            .provider
-            .keys
-            .first()
-            .cloned()
-            .unwrap_or_else(|| Secret::new(""));
         let req = self
             .provider
             .kind
             .adapter()
-            .heartbeat_request(&self.provider, &key);
+            .heartbeat_request(&self.provider, key.secret());
         let upstream = self.upstream.clone();
         let provider = self.provider.clone();
+        let pool = self.keys.clone();
         let timeout = self.cfg.heartbeat_timeout;
         let started = Instant::now();
         let ping = async move {
@@ -213,6 +218,11 @@ impl ProviderActor {
                 crate::dispatch::upstream::read_body(resp).await.map(|_| ())
             })
             .await;
+            if let Ok(Err(e)) = &result
+                && e.class == ErrorClass::Auth
+            {
+                pool.disable(&key);
+            }
             matches!(result, Ok(Ok(())))
         };
         ctx.spawn(ping.into_actor(self).map(move |ok, act, _ctx| {

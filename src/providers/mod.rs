@@ -1,27 +1,48 @@
 //! Provider actors: one supervised actor per provider account measuring latency,
 //! time to first token, errors and heartbeats in sliding windows, running its circuit
 //! breaker, and publishing health to the scheduler. [`Providers`] holds their
-//! addresses and the live counters the request path updates without messages.
+//! addresses, the live counters the request path updates without messages, and each
+//! provider's key pool with its rate-limit buckets ([`keys`], [`limiter`]).
 
 pub mod actor;
 pub mod breaker;
 pub mod health;
+pub mod keys;
+pub mod limiter;
+pub mod ratelimit_headers;
 pub mod window;
 
 use std::sync::Arc;
 
 use actix::{Addr, Recipient, Supervisor};
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError, Resolved};
 use crate::dispatch::upstream::Upstream;
 use crate::scheduler::actor::HealthUpdate;
 use actor::{Outcome, ProviderActor};
 use health::ProviderShared;
+use keys::KeyPool;
 
 /// A running provider actor and its live counters.
 pub struct ProviderHandle {
     pub addr: Addr<ProviderActor>,
     pub shared: Arc<ProviderShared>,
+    /// The live keys and their buckets.
+    pub keys: Arc<KeyPool>,
+}
+
+/// Re-reads provider keys on demand (`POST /admin/reload-keys`, SIGHUP).
+#[derive(Clone)]
+pub struct KeyReloader {
+    pub providers: Arc<Providers>,
+    pub config: Arc<Config>,
+}
+
+impl KeyReloader {
+    /// See [`Providers::reload_keys`].
+    pub fn reload(&self) -> Result<Vec<(String, usize)>, ConfigError> {
+        self.providers.reload_keys(&self.config)
+    }
 }
 
 /// All provider actors, indexed by `ProviderConfig::index`.
@@ -43,16 +64,19 @@ impl Providers {
                     .filter(|m| m.provider.index == p.index)
                     .cloned()
                     .collect();
+                let keys = Arc::new(KeyPool::new(p));
                 let actor = ProviderActor::new(
                     p.clone(),
                     models,
                     config.health.clone(),
                     scheduler.clone(),
                     upstream.clone(),
+                    keys.clone(),
                 );
                 ProviderHandle {
                     addr: Supervisor::start(|_| actor),
                     shared: Arc::new(ProviderShared::default()),
+                    keys,
                 }
             })
             .collect();
@@ -64,9 +88,41 @@ impl Providers {
         self.handles.get(index)
     }
 
+    /// The key pool of provider `index`.
+    pub fn keys(&self, index: usize) -> Option<&Arc<KeyPool>> {
+        self.handles.get(index).map(|h| &h.keys)
+    }
+
     /// Requests in flight at provider `index`.
     pub fn in_flight(&self, index: usize) -> u32 {
         self.handles.get(index).map_or(0, |h| h.shared.in_flight())
+    }
+
+    /// Re-reads every provider's key sources (environment variables, files) and swaps
+    /// the pools' keys. Requests in flight keep the key they hold. Returns the number
+    /// of keys now loaded per provider. Nothing changes if any source fails.
+    pub fn reload_keys(&self, config: &Config) -> Result<Vec<(String, usize)>, ConfigError> {
+        let mut fresh = Vec::new();
+        for p in &config.providers {
+            let mut keys = Vec::new();
+            for (i, source) in p.key_sources.iter().enumerate() {
+                let at = format!("providers.{}.keys[{i}]", p.name);
+                if let Resolved::Found(s) = source.resolve(&at, config.base_dir.as_deref())? {
+                    keys.push(s);
+                }
+            }
+            fresh.push(keys);
+        }
+        let mut loaded = Vec::new();
+        for (p, keys) in config.providers.iter().zip(fresh) {
+            let n = keys.len();
+            if let Some(h) = self.handles.get(p.index) {
+                h.keys.replace(keys);
+            }
+            tracing::info!(provider = %p.name, keys = n, "provider keys reloaded");
+            loaded.push((p.name.clone(), n));
+        }
+        Ok(loaded)
     }
 
     /// Reports an attempt's outcome to its provider's actor (never waits).
