@@ -14,6 +14,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::adapters::ProviderKind;
+use crate::dispatch::rechunk::{self, RechunkConfig};
 use crate::scheduler::weights::{PartialWeights, Weights};
 use raw::RawConfig;
 pub use secret::{Resolved, Secret, SecretSource};
@@ -69,6 +70,8 @@ pub struct Config {
 pub struct DispatchConfig {
     pub retry_delay: Duration,
     pub max_attempts: u32,
+    /// `[streaming.rechunk]`; `None` relays deltas as the provider sent them.
+    pub rechunk: Option<RechunkConfig>,
 }
 
 /// A named set of candidates with its own weights and fallbacks.
@@ -510,6 +513,12 @@ pub fn validate(
     if max_attempts == 0 {
         return Err(invalid("dispatch.max_attempts", "expected a number > 0"));
     }
+    let rechunk = raw
+        .streaming
+        .rechunk
+        .as_ref()
+        .map(validate_rechunk)
+        .transpose()?;
     let health = validate_health(&raw.health)?;
     let scheduler = validate_scheduler(&raw.scheduler)?;
     Ok(Config {
@@ -527,12 +536,39 @@ pub fn validate(
         dispatch: DispatchConfig {
             retry_delay: Duration::from_millis(raw.dispatch.retry_delay_ms.unwrap_or(500)),
             max_attempts,
+            rechunk,
         },
         providers,
         models,
         routes,
         keys,
         warnings,
+    })
+}
+
+/// Longest `coalesce_ms`: joining deltas for longer than a second stalls a stream.
+const MAX_COALESCE_MS: u64 = 1000;
+
+fn validate_rechunk(raw: &raw::RawRechunk) -> Result<RechunkConfig, ConfigError> {
+    let coalesce_ms = raw.coalesce_ms.unwrap_or(rechunk::DEFAULT_COALESCE_MS);
+    if coalesce_ms > MAX_COALESCE_MS {
+        return Err(invalid(
+            "streaming.rechunk.coalesce_ms",
+            format!("expected at most {MAX_COALESCE_MS}"),
+        ));
+    }
+    let max_chunk_chars = raw
+        .max_chunk_chars
+        .unwrap_or(rechunk::DEFAULT_MAX_CHUNK_CHARS);
+    if max_chunk_chars == 0 {
+        return Err(invalid(
+            "streaming.rechunk.max_chunk_chars",
+            "expected a number > 0",
+        ));
+    }
+    Ok(RechunkConfig {
+        coalesce: Duration::from_millis(coalesce_ms),
+        max_chunk_chars,
     })
 }
 

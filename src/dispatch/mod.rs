@@ -3,6 +3,7 @@
 //! candidate after the configured delay. Streams fail over invisibly until their first
 //! event, then are relayed chunk by chunk as they arrive ([`relay`]).
 
+pub mod rechunk;
 pub mod relay;
 pub mod upstream;
 
@@ -182,7 +183,11 @@ impl Dispatcher {
         };
         if req.stream {
             match RelayStream::open(resp, adapter.stream_decoder(), model, req).await {
-                Ok(relay) => Ok(Outcome::Stream(relay.with_reporter(reporter))),
+                Ok(relay) => Ok(Outcome::Stream(
+                    relay
+                        .with_rechunk(self.config.rechunk)
+                        .with_reporter(reporter),
+                )),
                 Err(e) => Err(reporter.failed(e).into()),
             }
         } else {
