@@ -19,12 +19,14 @@ if ! "$PY" -c "import openai, sys; sys.exit(openai.__version__ != '$OPENAI_VERSI
   "$PY" -m pip install --quiet --disable-pip-version-check "openai==$OPENAI_VERSION"
 fi
 
-cargo build --release --quiet
+# The debug build: `cargo test` just built it, so this is nearly free, where a cold
+# release build costs ~11 minutes on the 2-core CI machine; the check needs no speed.
+cargo build --quiet
 
 PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 URL="http://127.0.0.1:$PORT"
 LOG=target/sdk-e2e-demo.log
-target/release/switchyard demo --listen "127.0.0.1:$PORT" >"$LOG" 2>&1 &
+target/debug/switchyard demo --listen "127.0.0.1:$PORT" >"$LOG" 2>&1 &
 DEMO_PID=$!
 trap 'kill "$DEMO_PID" 2>/dev/null || true; wait "$DEMO_PID" 2>/dev/null || true' EXIT
 

@@ -10,7 +10,8 @@
 //! - [`providers`]: one supervised actor per provider: latency windows, breaker,
 //!   heartbeats, health published to the scheduler;
 //! - [`metrics`]: every exported metric and the `/metrics` exposition;
-//! - [`dispatch`]: runs the plan: sends, retries, fails over, relays streams;
+//! - [`dispatch`]: runs the plan: sends, retries, fails over, relays streams (optionally
+//!   re-chunked, `[streaming.rechunk]`);
 //! - [`adapters`]: one pure translator per provider wire format, plus the SSE reader;
 //! - [`config`]: TOML in, validated [`config::Config`] out; secrets never printed;
 //! - [`mock`]: simulated providers speaking the six real wire formats;

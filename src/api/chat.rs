@@ -114,7 +114,7 @@ async fn handle(
         Outcome::Stream(relay) => resp
             .content_type("text/event-stream")
             .insert_header(("cache-control", "no-cache"))
-            .streaming(relay.into_sse()),
+            .streaming((*relay).into_sse()),
     })
 }
 

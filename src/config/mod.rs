@@ -15,6 +15,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::adapters::ProviderKind;
+use crate::dispatch::rechunk::{self, RechunkConfig};
 use crate::scheduler::weights::{PartialWeights, Weights};
 pub use dispatch::RateLimits;
 use raw::RawConfig;
@@ -77,6 +78,8 @@ pub struct DispatchConfig {
     pub max_attempts: u32,
     /// The global retry policy and each route's.
     pub policies: crate::dispatch::policy::Policies,
+    /// `[streaming.rechunk]`; `None` relays deltas as the provider sent them.
+    pub rechunk: Option<RechunkConfig>,
 }
 
 /// A named set of candidates with its own weights and fallbacks.
@@ -534,6 +537,12 @@ pub fn validate(
         },
     };
 
+    let rechunk = raw
+        .streaming
+        .rechunk
+        .as_ref()
+        .map(validate_rechunk)
+        .transpose()?;
     let health = validate_health(&raw.health)?;
     let scheduler = validate_scheduler(&raw.scheduler)?;
     Ok(Config {
@@ -552,6 +561,7 @@ pub fn validate(
             retry_delay: global_policy.retry_delay,
             max_attempts: global_policy.max_attempts,
             policies,
+            rechunk,
         },
         base_dir: base_dir.map(Path::to_path_buf),
         providers,
@@ -559,6 +569,32 @@ pub fn validate(
         routes,
         keys,
         warnings,
+    })
+}
+
+/// Longest `coalesce_ms`: joining deltas for longer than a second stalls a stream.
+const MAX_COALESCE_MS: u64 = 1000;
+
+fn validate_rechunk(raw: &raw::RawRechunk) -> Result<RechunkConfig, ConfigError> {
+    let coalesce_ms = raw.coalesce_ms.unwrap_or(rechunk::DEFAULT_COALESCE_MS);
+    if coalesce_ms > MAX_COALESCE_MS {
+        return Err(invalid(
+            "streaming.rechunk.coalesce_ms",
+            format!("expected at most {MAX_COALESCE_MS}"),
+        ));
+    }
+    let max_chunk_chars = raw
+        .max_chunk_chars
+        .unwrap_or(rechunk::DEFAULT_MAX_CHUNK_CHARS);
+    if max_chunk_chars == 0 {
+        return Err(invalid(
+            "streaming.rechunk.max_chunk_chars",
+            "expected a number > 0",
+        ));
+    }
+    Ok(RechunkConfig {
+        coalesce: Duration::from_millis(coalesce_ms),
+        max_chunk_chars,
     })
 }
 

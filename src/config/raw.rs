@@ -19,6 +19,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub dispatch: RawDispatch,
     #[serde(default)]
+    pub streaming: RawStreaming,
+    #[serde(default)]
     pub providers: BTreeMap<String, RawProvider>,
     #[serde(default)]
     pub models: Vec<RawModel>,
@@ -137,6 +139,27 @@ pub struct RawDispatch {
     pub request_timeout_ms: Option<u64>,
     /// A context-length error falls back to a candidate with a larger window. Default true.
     pub context_fallback: Option<bool>,
+}
+
+/// `[streaming]`: how relayed streams are shaped for clients.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStreaming {
+    /// Re-chunk text deltas so every provider streams alike; off when absent.
+    /// `rechunk = {}` turns it on with the defaults.
+    pub rechunk: Option<RawRechunk>,
+}
+
+/// `[streaming.rechunk]`: join tiny text deltas, split huge ones. The first text
+/// delta, finish and usage are never delayed; tool-call deltas pass unchanged.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRechunk {
+    /// Text deltas arriving within this many milliseconds of the first held one go out
+    /// as one chunk; 0 joins nothing. At most 1000. Default 20.
+    pub coalesce_ms: Option<u64>,
+    /// Longest text chunk sent, in characters; longer deltas are split. Default 200.
+    pub max_chunk_chars: Option<usize>,
 }
 
 /// `[providers.NAME]`.

@@ -116,3 +116,33 @@ fn gateway_keys_are_kept_only_hashed() {
     assert_eq!(c.keys[0].tier, "default");
     assert!(!format!("{c:?}").contains("sk-1"));
 }
+
+#[test]
+fn rechunk_is_off_by_default_and_validated_when_on() {
+    let c = Config::from_toml(MINIMAL, None, None).unwrap();
+    assert_eq!(c.dispatch.rechunk, None);
+
+    let on = format!("{MINIMAL}\n[streaming]\nrechunk = {{}}\n");
+    let c = Config::from_toml(&on, None, None).unwrap();
+    assert_eq!(c.dispatch.rechunk, Some(RechunkConfig::default()));
+
+    let custom = format!("{MINIMAL}\n[streaming.rechunk]\ncoalesce_ms = 5\nmax_chunk_chars = 64\n");
+    let r = Config::from_toml(&custom, None, None)
+        .unwrap()
+        .dispatch
+        .rechunk
+        .unwrap();
+    assert_eq!(r.coalesce, Duration::from_millis(5));
+    assert_eq!(r.max_chunk_chars, 64);
+
+    let e = err(&format!(
+        "{MINIMAL}\n[streaming.rechunk]\nmax_chunk_chars = 0\n"
+    ));
+    assert!(e.starts_with("streaming.rechunk.max_chunk_chars: "), "{e}");
+    let e = err(&format!(
+        "{MINIMAL}\n[streaming.rechunk]\ncoalesce_ms = 5000\n"
+    ));
+    assert!(e.starts_with("streaming.rechunk.coalesce_ms: "), "{e}");
+    let e = err(&format!("{MINIMAL}\n[streaming.rechunk]\ncoalesce = 5\n"));
+    assert!(e.starts_with("streaming.rechunk"), "{e}");
+}

@@ -6,6 +6,7 @@
 //! docs/failover.md.
 
 pub mod policy;
+pub mod rechunk;
 pub mod relay;
 pub mod report;
 pub mod upstream;
@@ -42,7 +43,8 @@ pub struct Answered {
 /// A successful answer.
 pub enum Outcome {
     Complete(ChatResponse),
-    Stream(RelayStream),
+    /// Boxed: a relay carries its decoder, encoder and buffers.
+    Stream(Box<RelayStream>),
 }
 
 /// A failed request and how many attempts it took.
@@ -311,7 +313,11 @@ impl Dispatcher {
         };
         if req.stream {
             match RelayStream::open(resp, adapter.stream_decoder(), model, req).await {
-                Ok(relay) => Ok(Outcome::Stream(relay.with_reporter(reporter))),
+                Ok(relay) => Ok(Outcome::Stream(Box::new(
+                    relay
+                        .with_rechunk(self.config.rechunk)
+                        .with_reporter(reporter),
+                ))),
                 Err(e) => Err(reporter.failed(e).into()),
             }
         } else {

@@ -5,14 +5,17 @@
 //! failed attempt the dispatcher can fail over from. After that the client has bytes:
 //! a failure ends the stream with an OpenAI-style error event and no `[DONE]`.
 //! Dropping the stream (the client hung up) drops the upstream response, which closes
-//! the upstream connection.
+//! the upstream connection. With `[streaming.rechunk]` on, events pass through a
+//! [`Rechunker`] on their way to the encoder, and the relay also wakes at its deadline.
 
 use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
+use tokio::time::Instant;
 
+use super::rechunk::{RechunkConfig, Rechunker};
 use crate::adapters::StreamDecoder;
 use crate::canonical::stream::write_event;
 use crate::canonical::usage::estimate_tokens;
@@ -27,7 +30,11 @@ pub struct RelayStream {
     body: ByteStream,
     decoder: Box<dyn StreamDecoder>,
     encoder: ChunkEncoder,
+    /// Decoded events not yet through the rechunker.
     pending: Vec<StreamEvent>,
+    rechunker: Option<Rechunker>,
+    /// Events ready for the encoder.
+    ready: Vec<StreamEvent>,
     /// Characters of output seen, to estimate usage if the provider reports none.
     output_chars: usize,
     prompt_estimate: u64,
@@ -76,6 +83,8 @@ impl RelayStream {
             decoder,
             encoder: ChunkEncoder::new(&model.name, req.include_usage()),
             pending,
+            rechunker: None,
+            ready: Vec::new(),
             output_chars: 0,
             prompt_estimate,
             done: false,
@@ -93,6 +102,12 @@ impl RelayStream {
         self
     }
 
+    /// Re-chunks text deltas (`[streaming.rechunk]`); `None` relays them as they came.
+    pub fn with_rechunk(mut self, config: Option<RechunkConfig>) -> Self {
+        self.rechunker = config.map(Rechunker::new);
+        self
+    }
+
     /// The OpenAI SSE bytes, as a stream the HTTP layer can send.
     pub fn into_sse(self) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
         futures_util::stream::unfold(self, |mut s| async move {
@@ -104,36 +119,49 @@ impl RelayStream {
     async fn next_bytes(&mut self) -> Option<Bytes> {
         let mut out = BytesMut::new();
         loop {
-            if !self.pending.is_empty() {
-                for ev in self.pending.drain(..) {
-                    if let StreamEvent::Text(t) | StreamEvent::Reasoning(t) = &ev {
-                        self.output_chars += t.len();
-                    }
-                    self.encoder.push(&ev, &mut out);
-                }
+            self.route_pending();
+            if !self.ready.is_empty() {
+                self.encode_ready(&mut out);
                 return Some(out.freeze());
             }
             if self.done {
                 return None;
             }
-            match self.body.next().await {
-                Some(Ok(bytes)) => {
+            let deadline = self.rechunker.as_ref().and_then(Rechunker::deadline);
+            let next = match deadline {
+                // `next()` on the body is cancel-safe: losing the race loses no bytes.
+                Some(at) => tokio::select! {
+                    biased;
+                    item = self.body.next() => Some(item),
+                    () = tokio::time::sleep_until(at) => None,
+                },
+                None => Some(self.body.next().await),
+            };
+            match next {
+                None => {
+                    if let Some(r) = self.rechunker.as_mut() {
+                        r.flush_due(Instant::now(), &mut self.ready);
+                    }
+                }
+                Some(Some(Ok(bytes))) => {
                     if let Err(e) = self.decoder.decode(&bytes, &mut self.pending) {
                         self.fail(e, &mut out);
                         return Some(out.freeze());
                     }
                 }
-                Some(Err(e)) => {
+                Some(Some(Err(e))) => {
                     self.fail(super::upstream::classify(&e), &mut out);
                     return Some(out.freeze());
                 }
-                None => {
+                Some(None) => {
                     self.done = true;
                     match self.decoder.finish(&mut self.pending) {
                         Ok(()) => {
-                            for ev in self.pending.drain(..) {
-                                self.encoder.push(&ev, &mut out);
+                            self.route_pending();
+                            if let Some(r) = self.rechunker.as_mut() {
+                                r.flush(&mut self.ready);
                             }
+                            self.encode_ready(&mut out);
                             let fallback = self.estimated_usage();
                             self.encoder.finish(fallback, &mut out);
                             let tokens = self.encoder.usage().unwrap_or(fallback).completion_tokens;
@@ -146,6 +174,29 @@ impl RelayStream {
                     return Some(out.freeze());
                 }
             }
+        }
+    }
+
+    /// Moves decoded events to `ready`, through the rechunker when it is on.
+    fn route_pending(&mut self) {
+        match self.rechunker.as_mut() {
+            None => self.ready.append(&mut self.pending),
+            Some(r) => {
+                let now = Instant::now();
+                for ev in self.pending.drain(..) {
+                    r.push(ev, now, &mut self.ready);
+                }
+            }
+        }
+    }
+
+    /// Encodes the ready events.
+    fn encode_ready(&mut self, out: &mut BytesMut) {
+        for ev in self.ready.drain(..) {
+            if let StreamEvent::Text(t) | StreamEvent::Reasoning(t) = &ev {
+                self.output_chars += t.len();
+            }
+            self.encoder.push(&ev, out);
         }
     }
 
@@ -162,6 +213,10 @@ impl RelayStream {
     fn fail(&mut self, mut e: UpstreamError, out: &mut BytesMut) {
         self.done = true;
         self.pending.clear();
+        self.ready.clear();
+        if let Some(r) = self.rechunker.as_mut() {
+            r.discard();
+        }
         e.provider.clone_from(&self.provider);
         tracing::warn!(provider = %self.provider, error = e.class.kind(), "stream failed mid-way");
         if let Some(r) = self.reporter.take() {

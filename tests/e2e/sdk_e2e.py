@@ -17,8 +17,15 @@ import traceback
 import openai
 from openai import OpenAI
 
-# Add "claude-haiku-4-5" and "gemini-2.5-flash" here once the demo serves them.
-MODELS = ["gpt-4o-mini", "deepseek-chat", "qwen-plus", "mistral-small-latest"]
+# One model per provider of the demo: all six pass the identical checks.
+MODELS = [
+    "gpt-4o-mini",
+    "deepseek-chat",
+    "qwen-plus",
+    "mistral-small-latest",
+    "claude-haiku-4-5",
+    "gemini-2.5-flash",
+]
 
 DEMO_KEY = "sk-switchyard-demo"
 PROMPT = "Say hello to the SDK"

@@ -1,7 +1,10 @@
-//! The four OpenAI-family providers of the demo (OpenAI, DeepSeek, Qwen, Mistral) over
-//! real HTTP: the gateway in front of the simulated providers, each provider put
-//! through the same scenarios by [`provider_tests!`]. What the simulated model says is
-//! deterministic (src/mock/brain.rs), so answers are asserted to the byte.
+//! Conformance: the six providers of the demo (OpenAI, DeepSeek, Qwen, Mistral,
+//! Anthropic, Gemini) over real HTTP, the gateway in front of the simulated providers,
+//! each provider put through the same scenarios by [`provider_tests!`], so an OpenAI
+//! client sees the same answer, stream, tool-call and error shapes whoever answered.
+//! What the simulated model says is deterministic (src/mock/brain.rs), so answers are
+//! asserted to the byte. Provider-specific behaviour (thought signatures, safety
+//! blocks, 529 overloads, reasoning text) lives in the provider's own test file.
 
 mod common;
 
@@ -17,67 +20,88 @@ use serde_json::{Value, json};
 struct Case {
     model: &'static str,
     provider: &'static str,
+    /// Scenarios this provider is excused from, each with its reason.
+    opt_outs: &'static [(&'static str, &'static str)],
+}
+
+impl Case {
+    /// Whether the provider opted out of `scenario`; says so (and why) on stderr, so a
+    /// skipped scenario shows in `--nocapture` output rather than passing silently.
+    fn opted_out(&self, scenario: &str) -> bool {
+        let reason = self
+            .opt_outs
+            .iter()
+            .find(|(name, _)| *name == scenario)
+            .map(|(_, reason)| *reason);
+        if let Some(reason) = reason {
+            eprintln!("{} opts out of {scenario}: {reason}", self.provider);
+        }
+        reason.is_some()
+    }
+}
+
+/// Every scenario name, so an opt-out cannot name one that does not exist.
+const SCENARIOS: [&str; 10] = [
+    "non_stream_chat",
+    "stream_matches_non_stream",
+    "stream_usage_chunk",
+    "tool_round_trip",
+    "tool_round_trip_streamed",
+    "max_tokens_cuts_with_length",
+    "upstream_500_is_502",
+    "upstream_429_keeps_retry_after",
+    "upstream_garbage_is_502",
+    "cut_stream_ends_with_error_event",
+];
+
+/// One test of the current provider module, unless the provider opted out of it.
+macro_rules! scenario {
+    ($name:ident => $run:expr) => {
+        #[actix_web::test]
+        async fn $name() {
+            if CASE.opted_out(stringify!($name)) {
+                return;
+            }
+            $run.await;
+        }
+    };
 }
 
 /// Generates one module per provider with one test per scenario, so a failure names
-/// both. A provider that cannot pass a scenario must opt out here, visibly, with a
-/// reason (none does today).
+/// both. A provider that cannot pass a scenario opts out here, visibly, with a reason:
+/// `name: "model" at "provider", except { scenario: "why" };` (none does today).
 macro_rules! provider_tests {
-    ($($module:ident: $model:literal at $provider:literal;)+) => {$(
+    ($(
+        $module:ident: $model:literal at $provider:literal
+        $(, except { $($skip:ident: $reason:literal),+ $(,)? })?;
+    )+) => {$(
         mod $module {
             use super::*;
 
-            const CASE: Case = Case { model: $model, provider: $provider };
+            const CASE: Case = Case {
+                model: $model,
+                provider: $provider,
+                opt_outs: &[$($((stringify!($skip), $reason)),+)?],
+            };
 
-            #[actix_web::test]
-            async fn non_stream_chat() {
-                scenario_non_stream_chat(CASE).await;
+            #[test]
+            fn opt_outs_name_real_scenarios() {
+                for (name, reason) in CASE.opt_outs {
+                    assert!(SCENARIOS.contains(name), "unknown scenario {name}");
+                    assert!(!reason.is_empty(), "{name}: an opt-out needs a reason");
+                }
             }
 
-            #[actix_web::test]
-            async fn stream_matches_non_stream() {
-                scenario_stream_matches_non_stream(CASE).await;
-            }
-
-            #[actix_web::test]
-            async fn stream_usage_chunk() {
-                scenario_stream_usage_chunk(CASE).await;
-            }
-
-            #[actix_web::test]
-            async fn tool_round_trip() {
-                scenario_tool_round_trip(CASE, false).await;
-            }
-
-            #[actix_web::test]
-            async fn tool_round_trip_streamed() {
-                scenario_tool_round_trip(CASE, true).await;
-            }
-
-            #[actix_web::test]
-            async fn max_tokens_cuts_with_length() {
-                scenario_max_tokens(CASE).await;
-            }
-
-            #[actix_web::test]
-            async fn upstream_500_is_502() {
-                scenario_upstream_500(CASE).await;
-            }
-
-            #[actix_web::test]
-            async fn upstream_429_keeps_retry_after() {
-                scenario_upstream_429(CASE).await;
-            }
-
-            #[actix_web::test]
-            async fn upstream_garbage_is_502() {
-                scenario_upstream_garbage(CASE).await;
-            }
-
-            #[actix_web::test]
-            async fn cut_stream_ends_with_error_event() {
-                scenario_cut_stream(CASE).await;
-            }
+            scenario!(non_stream_chat => scenario_non_stream_chat(CASE));
+            scenario!(stream_matches_non_stream => scenario_stream_matches_non_stream(CASE));
+            scenario!(stream_usage_chunk => scenario_stream_usage_chunk(CASE));
+            scenario!(tool_round_trip => scenario_tool_round_trip(CASE, false));
+            scenario!(tool_round_trip_streamed => scenario_tool_round_trip(CASE, true));
+            scenario!(max_tokens_cuts_with_length => scenario_max_tokens(CASE));
+            scenario!(upstream_500_is_502 => scenario_upstream_500(CASE));
+            scenario!(upstream_429_keeps_retry_after => scenario_upstream_429(CASE));
+            scenario!(upstream_garbage_is_502 => scenario_upstream_garbage(CASE));
+            scenario!(cut_stream_ends_with_error_event => scenario_cut_stream(CASE));
         }
     )+};
 }
@@ -87,6 +111,8 @@ provider_tests! {
     deepseek: "deepseek-chat" at "deepseek";
     qwen: "qwen-plus" at "qwen";
     mistral: "mistral-small-latest" at "mistral";
+    anthropic: "claude-haiku-4-5" at "anthropic";
+    gemini: "gemini-2.5-flash" at "gemini";
 }
 
 const PROMPT: &str = "Say hello to the test suite";
@@ -467,6 +493,7 @@ async fn deepseek_reasoner_passes_reasoning_content_through() {
         Case {
             model: "deepseek-reasoner",
             provider: "deepseek",
+            opt_outs: &[],
         },
     );
     let reasoning: String = s
