@@ -8,8 +8,9 @@ use futures_util::StreamExt;
 
 use super::AppState;
 use super::headers;
+use crate::cache::{self, Reply, Served};
 use crate::canonical::request::parse_request;
-use crate::dispatch::{Failed, Outcome};
+use crate::dispatch::Failed;
 use crate::error::GatewayError;
 use crate::scheduler::weights::PartialWeights;
 use crate::scheduler::{Draws, PlanRequest};
@@ -79,8 +80,22 @@ async fn handle(
             )
             .map_err(early)?
     };
-    let (outcome, answered) = state.dispatcher.run(&chat, &plan.candidates).await?;
-    if answered.attempts > 1
+    let call = cache::Call {
+        caller,
+        candidates: &plan.candidates,
+        route: plan.route.as_deref(),
+        route_header: hints.route,
+        directive: cache::Directive::from_headers(req.headers()),
+        chat,
+    };
+    let Reply {
+        served,
+        answered,
+        outcome: cached,
+        ..
+    } = state.cache.serve(&state.dispatcher, call).await?;
+    if cached.went_upstream()
+        && answered.attempts > 1
         && let Some(route) = &plan.route
     {
         metrics::counter!("switchyard_failovers_total", "route" => route.to_string()).increment(1);
@@ -88,21 +103,22 @@ async fn handle(
     let mut resp = HttpResponse::Ok();
     resp.insert_header((headers::PROVIDER, answered.model.provider.name.as_str()))
         .insert_header((headers::MODEL, answered.model.name.as_str()))
-        .insert_header((headers::ATTEMPTS, answered.attempts));
+        .insert_header((headers::ATTEMPTS, answered.attempts))
+        .insert_header((headers::CACHE, cached.as_str()));
     if let Some(explanation) = &plan.explanation
         && let Ok(json) = serde_json::to_string(explanation)
     {
         resp.insert_header((headers::EXPLAIN, json));
     }
-    Ok(match outcome {
-        Outcome::Complete(r) => {
+    Ok(match served {
+        Served::Complete(r) => {
             let bytes = serde_json::to_vec(&r).map_err(|_| early(GatewayError::Internal))?;
             resp.content_type("application/json").body(bytes)
         }
-        Outcome::Stream(relay) => resp
+        Served::Stream(sse) => resp
             .content_type("text/event-stream")
             .insert_header(("cache-control", "no-cache"))
-            .streaming(relay.into_sse()),
+            .streaming(sse),
     })
 }
 

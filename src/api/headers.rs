@@ -20,3 +20,5 @@ pub const MAX_LATENCY: &str = "x-switchyard-max-latency-ms";
 pub const TASK: &str = "x-switchyard-task";
 /// Request: `1` asks for the routing explanation; response: the explanation (JSON).
 pub const EXPLAIN: &str = "x-switchyard-explain";
+/// Request: `bypass` or `use`; response: `hit`, `miss`, `coalesced` or `bypass`.
+pub const CACHE: &str = crate::cache::outcome::HEADER;

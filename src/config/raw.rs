@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::cache::{CacheMode, RawCache};
 use super::secret::SecretSource;
 use crate::adapters::ProviderKind;
 use crate::scheduler::weights::PartialWeights;
@@ -34,6 +35,8 @@ pub struct RawConfig {
     pub health: RawHealth,
     #[serde(default)]
     pub scheduler: RawScheduler,
+    #[serde(default)]
+    pub cache: RawCache,
 }
 
 /// `[health]`: how provider actors measure and judge health.
@@ -181,6 +184,10 @@ pub struct RawRoute {
     /// Models tried, in order, after the ranked candidates.
     #[serde(default)]
     pub fallbacks: Vec<String>,
+    /// off | coalesce | cache (docs/caching.md). Default: `[cache] default_mode`.
+    pub cache: Option<CacheMode>,
+    /// How long this route's answers are replayed. Default: `[cache] ttl_ms`.
+    pub cache_ttl_ms: Option<u64>,
 }
 
 /// `[[keys]]`: a gateway key clients authenticate with.

@@ -16,7 +16,7 @@ use crate::config::{DispatchConfig, ModelConfig, Secret};
 use crate::error::{GatewayError, UpstreamError};
 use crate::providers::Providers;
 use crate::providers::actor::Outcome as Report;
-pub use relay::RelayStream;
+pub use relay::{EventSink, RelayStream};
 use upstream::Upstream;
 
 /// Longest `Retry-After` the gateway will wait out on the same candidate; longer waits
@@ -37,7 +37,7 @@ pub enum Outcome {
 }
 
 /// A failed request and how many attempts it took.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Failed {
     pub error: GatewayError,
     pub attempts: u32,

@@ -22,6 +22,16 @@ use crate::error::{ErrorClass, GatewayError, UpstreamError};
 
 type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
+/// Receives a copy of every canonical event a relay sends and how its stream ended:
+/// the tee through which coalesced clients share one upstream stream (`crate::cache`).
+/// Called inline on the relay's path, so implementations must not block.
+pub trait EventSink: Send {
+    /// One event, in stream order.
+    fn event(&mut self, event: &StreamEvent);
+    /// The stream ended: with its final usage, or with the error sent to the client.
+    fn end(&mut self, result: Result<Usage, &UpstreamError>);
+}
+
 /// A client stream in progress.
 pub struct RelayStream {
     body: ByteStream,
@@ -35,6 +45,7 @@ pub struct RelayStream {
     provider: String,
     reporter: Option<super::Reporter>,
     ttft: Option<std::time::Duration>,
+    sink: Option<Box<dyn EventSink>>,
 }
 
 impl RelayStream {
@@ -82,6 +93,7 @@ impl RelayStream {
             provider: model.provider.name.clone(),
             reporter: None,
             ttft: None,
+            sink: None,
         })
     }
 
@@ -90,6 +102,12 @@ impl RelayStream {
     pub fn with_reporter(mut self, reporter: super::Reporter) -> Self {
         self.ttft = Some(reporter.elapsed());
         self.reporter = Some(reporter);
+        self
+    }
+
+    /// Tees every event (and the end) into `sink`.
+    pub fn with_sink(mut self, sink: Box<dyn EventSink>) -> Self {
+        self.sink = Some(sink);
         self
     }
 
@@ -108,6 +126,9 @@ impl RelayStream {
                 for ev in self.pending.drain(..) {
                     if let StreamEvent::Text(t) | StreamEvent::Reasoning(t) = &ev {
                         self.output_chars += t.len();
+                    }
+                    if let Some(sink) = &mut self.sink {
+                        sink.event(&ev);
                     }
                     self.encoder.push(&ev, &mut out);
                 }
@@ -132,11 +153,18 @@ impl RelayStream {
                     match self.decoder.finish(&mut self.pending) {
                         Ok(()) => {
                             for ev in self.pending.drain(..) {
+                                if let Some(sink) = &mut self.sink {
+                                    sink.event(&ev);
+                                }
                                 self.encoder.push(&ev, &mut out);
                             }
                             let fallback = self.estimated_usage();
                             self.encoder.finish(fallback, &mut out);
-                            let tokens = self.encoder.usage().unwrap_or(fallback).completion_tokens;
+                            let usage = self.encoder.usage().unwrap_or(fallback);
+                            if let Some(sink) = &mut self.sink {
+                                sink.end(Ok(usage));
+                            }
+                            let tokens = usage.completion_tokens;
                             if let Some(r) = self.reporter.take() {
                                 r.succeeded(self.ttft, Some(tokens));
                             }
@@ -166,6 +194,9 @@ impl RelayStream {
         tracing::warn!(provider = %self.provider, error = e.class.kind(), "stream failed mid-way");
         if let Some(r) = self.reporter.take() {
             e = r.failed(e);
+        }
+        if let Some(sink) = &mut self.sink {
+            sink.end(Err(&e));
         }
         write_event(out, &GatewayError::Upstream(e).body());
     }
