@@ -56,6 +56,7 @@ impl Gateway {
             board,
             scheduler,
             dispatcher: Dispatcher::new(config.dispatch.clone(), upstream, providers),
+            cache: crate::cache::Cache::new(&config),
             keys: KeyStore::new(&config.keys),
             admin_token: config.admin_token.clone(),
             max_body_bytes: config.max_body_bytes,

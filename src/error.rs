@@ -137,7 +137,7 @@ impl UpstreamError {
 }
 
 /// Everything a client can be answered with when the answer is not a completion.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum GatewayError {
     #[error("{message}")]
     InvalidRequest {

@@ -5,6 +5,8 @@
 //! Module map, following a request:
 //! - [`api`]: actix-web handlers (auth, body limits, OpenAI-style errors);
 //! - [`canonical`]: the OpenAI-shaped contract every adapter translates to and from;
+//! - [`cache`]: identical requests of one tenant share one upstream call (in flight)
+//!   or a stored answer (within its TTL);
 //! - [`scheduler`]: turns the request's `model` (model, `provider/model`, or route) into
 //!   an ordered plan of candidates, scored by weighted cost + latency from live health;
 //! - [`providers`]: one supervised actor per provider: latency windows, breaker,
@@ -21,6 +23,7 @@
 pub mod adapters;
 pub mod api;
 pub mod app;
+pub mod cache;
 pub mod canonical;
 pub mod config;
 pub mod dispatch;

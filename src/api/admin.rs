@@ -22,7 +22,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/weights", web::put().to(put_weights))
         .route("/admin/routes", web::get().to(routes))
         .route("/admin/decisions", web::get().to(decisions))
-        .route("/admin/reload-keys", web::post().to(reload_keys));
+        .route("/admin/reload-keys", web::post().to(reload_keys))
+        .route("/admin/cache", web::get().to(cache));
 }
 
 /// Checks the admin token (compared as SHA-256 digests, so in constant time with
@@ -241,6 +242,12 @@ async fn put_weights(
     };
     tracing::info!(scope = key, name = %name, ?effective, "weights changed");
     Ok(HttpResponse::Ok().json(serde_json::json!({ key: name, "weights": effective })))
+}
+
+/// `GET /admin/cache`: this gateway's response cache (entries, bytes, bound, evictions).
+async fn cache(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, GatewayError> {
+    authorize(&state, &req)?;
+    Ok(HttpResponse::Ok().json(state.cache.stats()))
 }
 
 async fn routes(

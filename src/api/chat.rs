@@ -10,8 +10,9 @@ use futures_util::StreamExt;
 
 use super::AppState;
 use super::headers;
+use crate::cache::{self, Reply, Served};
 use crate::canonical::request::parse_request;
-use crate::dispatch::{Failed, Outcome, RunOptions};
+use crate::dispatch::Failed;
 use crate::error::GatewayError;
 use crate::scheduler::weights::PartialWeights;
 use crate::scheduler::{Draws, PlanRequest};
@@ -81,18 +82,26 @@ async fn handle(
             )
             .map_err(early)?
     };
-    let opts = RunOptions {
+    let call = cache::Call {
+        caller,
+        candidates: &plan.candidates,
         route: plan.route.as_deref(),
+        route_header: hints.route,
+        directive: cache::Directive::from_headers(req.headers()),
         timeout: hints.timeout_ms.map(|ms| Duration::from_millis(ms as u64)),
         latency_budget: hints
             .max_latency_ms
             .map(|ms| Duration::from_millis(ms as u64)),
+        chat,
     };
-    let (outcome, answered) = state
-        .dispatcher
-        .run_with(&chat, &plan.candidates, opts)
-        .await?;
-    if answered.attempts > 1
+    let Reply {
+        served,
+        answered,
+        outcome: cached,
+        ..
+    } = state.cache.serve(&state.dispatcher, call).await?;
+    if cached.went_upstream()
+        && answered.attempts > 1
         && let Some(route) = &plan.route
     {
         metrics::counter!("switchyard_failovers_total", "route" => route.to_string()).increment(1);
@@ -100,21 +109,22 @@ async fn handle(
     let mut resp = HttpResponse::Ok();
     resp.insert_header((headers::PROVIDER, answered.model.provider.name.as_str()))
         .insert_header((headers::MODEL, answered.model.name.as_str()))
-        .insert_header((headers::ATTEMPTS, answered.attempts));
+        .insert_header((headers::ATTEMPTS, answered.attempts))
+        .insert_header((headers::CACHE, cached.as_str()));
     if let Some(explanation) = &plan.explanation
         && let Ok(json) = serde_json::to_string(explanation)
     {
         resp.insert_header((headers::EXPLAIN, json));
     }
-    Ok(match outcome {
-        Outcome::Complete(r) => {
+    Ok(match served {
+        Served::Complete(r) => {
             let bytes = serde_json::to_vec(&r).map_err(|_| early(GatewayError::Internal))?;
             resp.content_type("application/json").body(bytes)
         }
-        Outcome::Stream(relay) => resp
+        Served::Stream(sse) => resp
             .content_type("text/event-stream")
             .insert_header(("cache-control", "no-cache"))
-            .streaming((*relay).into_sse()),
+            .streaming(sse),
     })
 }
 

@@ -23,3 +23,5 @@ pub const EXPLAIN: &str = "x-switchyard-explain";
 /// Request: the client's deadline for the whole request in milliseconds (the route's
 /// `request_timeout_ms` still caps it).
 pub const TIMEOUT: &str = "x-switchyard-timeout-ms";
+/// Request: `bypass` or `use`; response: `hit`, `miss`, `coalesced` or `bypass`.
+pub const CACHE: &str = crate::cache::outcome::HEADER;

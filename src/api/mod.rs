@@ -26,6 +26,8 @@ pub struct AppState {
     pub board: Arc<ArcSwap<Snapshot>>,
     pub scheduler: Addr<SchedulerActor>,
     pub dispatcher: Dispatcher,
+    /// Single-flight table and response cache in front of the dispatcher.
+    pub cache: crate::cache::Cache,
     pub keys: KeyStore,
     pub admin_token: Option<Secret>,
     pub max_body_bytes: usize,

@@ -3,6 +3,7 @@
 //! Two layers: [`raw`] mirrors the file and rejects unknown keys with the path of the
 //! key; [`validate`] resolves defaults, secrets and cross-references.
 
+pub mod cache;
 pub mod dispatch;
 pub mod raw;
 pub mod secret;
@@ -17,6 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::adapters::ProviderKind;
 use crate::dispatch::rechunk::{self, RechunkConfig};
 use crate::scheduler::weights::{PartialWeights, Weights};
+pub use cache::{CacheConfig, CacheMode, RouteCache};
 pub use dispatch::RateLimits;
 use raw::RawConfig;
 pub use secret::{Resolved, Secret, SecretSource};
@@ -63,6 +65,7 @@ pub struct Config {
     pub keys: Vec<GatewayKeyConfig>,
     pub health: HealthConfig,
     pub scheduler: SchedulerConfig,
+    pub cache: CacheConfig,
     /// Things that load but deserve the operator's attention (disabled providers).
     pub warnings: Vec<String>,
     /// Where relative secret files resolve (the config file's folder), for key reloads.
@@ -90,6 +93,7 @@ pub struct RouteConfig {
     pub weights: PartialWeights,
     /// Tried in order after the ranked candidates.
     pub fallbacks: Vec<String>,
+    pub cache: RouteCache,
 }
 
 /// Chooses a route for requests to `auto`.
@@ -444,6 +448,7 @@ pub fn validate(
                 candidates: check_models(&format!("{at}.candidates"), r.candidates)?,
                 weights,
                 fallbacks: check_models(&format!("{at}.fallbacks"), r.fallbacks)?,
+                cache: cache::validate_route(&at, r.cache, r.cache_ttl_ms)?,
             },
         );
     }
@@ -545,7 +550,9 @@ pub fn validate(
         .transpose()?;
     let health = validate_health(&raw.health)?;
     let scheduler = validate_scheduler(&raw.scheduler)?;
+    let cache = cache::validate(&raw.cache)?;
     Ok(Config {
+        cache,
         health,
         scheduler,
         route_rules,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::cache::{CacheMode, RawCache};
 use super::secret::SecretSource;
 use crate::adapters::ProviderKind;
 use crate::scheduler::weights::PartialWeights;
@@ -36,6 +37,8 @@ pub struct RawConfig {
     pub health: RawHealth,
     #[serde(default)]
     pub scheduler: RawScheduler,
+    #[serde(default)]
+    pub cache: RawCache,
 }
 
 /// `[health]`: how provider actors measure and judge health.
@@ -238,6 +241,10 @@ pub struct RawRoute {
     pub request_timeout_ms: Option<u64>,
     /// A context-length error falls back to a candidate with a larger window. Default true.
     pub context_fallback: Option<bool>,
+    /// off | coalesce | cache (docs/caching.md). Default: `[cache] default_mode`.
+    pub cache: Option<CacheMode>,
+    /// How long this route's answers are replayed. Default: `[cache] ttl_ms`.
+    pub cache_ttl_ms: Option<u64>,
 }
 
 /// `[[keys]]`: a gateway key clients authenticate with.

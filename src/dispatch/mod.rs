@@ -23,6 +23,7 @@ use crate::error::{ErrorClass, GatewayError, UpstreamError};
 use crate::providers::Providers;
 use crate::providers::keys::{Admission, KeyPool, Lease};
 use policy::RetryPolicy;
+pub use relay::EventSink;
 pub use relay::RelayStream;
 pub use report::Reporter;
 use upstream::Upstream;
@@ -48,7 +49,7 @@ pub enum Outcome {
 }
 
 /// A failed request and how many attempts it took.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Failed {
     pub error: GatewayError,
     pub attempts: u32,

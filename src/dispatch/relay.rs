@@ -25,6 +25,16 @@ use crate::error::{ErrorClass, GatewayError, UpstreamError};
 
 type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
+/// Receives a copy of every canonical event a relay sends and how its stream ended:
+/// the tee through which coalesced clients share one upstream stream (`crate::cache`).
+/// Called inline on the relay's path, so implementations must not block.
+pub trait EventSink: Send {
+    /// One event, in stream order.
+    fn event(&mut self, event: &StreamEvent);
+    /// The stream ended: with its final usage, or with the error sent to the client.
+    fn end(&mut self, result: Result<Usage, &UpstreamError>);
+}
+
 /// A client stream in progress.
 pub struct RelayStream {
     body: ByteStream,
@@ -42,6 +52,7 @@ pub struct RelayStream {
     provider: String,
     reporter: Option<super::Reporter>,
     ttft: Option<std::time::Duration>,
+    sink: Option<Box<dyn EventSink>>,
 }
 
 impl RelayStream {
@@ -91,6 +102,7 @@ impl RelayStream {
             provider: model.provider.name.clone(),
             reporter: None,
             ttft: None,
+            sink: None,
         })
     }
 
@@ -105,6 +117,12 @@ impl RelayStream {
     /// Re-chunks text deltas (`[streaming.rechunk]`); `None` relays them as they came.
     pub fn with_rechunk(mut self, config: Option<RechunkConfig>) -> Self {
         self.rechunker = config.map(Rechunker::new);
+        self
+    }
+
+    /// Tees every event (and the end) into `sink`.
+    pub fn with_sink(mut self, sink: Box<dyn EventSink>) -> Self {
+        self.sink = Some(sink);
         self
     }
 
@@ -164,7 +182,11 @@ impl RelayStream {
                             self.encode_ready(&mut out);
                             let fallback = self.estimated_usage();
                             self.encoder.finish(fallback, &mut out);
-                            let tokens = self.encoder.usage().unwrap_or(fallback).completion_tokens;
+                            let usage = self.encoder.usage().unwrap_or(fallback);
+                            if let Some(sink) = &mut self.sink {
+                                sink.end(Ok(usage));
+                            }
+                            let tokens = usage.completion_tokens;
                             if let Some(r) = self.reporter.take() {
                                 r.succeeded(self.ttft, Some(tokens));
                             }
@@ -196,6 +218,9 @@ impl RelayStream {
             if let StreamEvent::Text(t) | StreamEvent::Reasoning(t) = &ev {
                 self.output_chars += t.len();
             }
+            if let Some(sink) = &mut self.sink {
+                sink.event(&ev);
+            }
             self.encoder.push(&ev, out);
         }
     }
@@ -221,6 +246,9 @@ impl RelayStream {
         tracing::warn!(provider = %self.provider, error = e.class.kind(), "stream failed mid-way");
         if let Some(r) = self.reporter.take() {
             e = r.failed(e);
+        }
+        if let Some(sink) = &mut self.sink {
+            sink.end(Err(&e));
         }
         write_event(out, &GatewayError::Upstream(e).body());
     }

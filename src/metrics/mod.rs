@@ -96,6 +96,50 @@ fn describe() {
         "switchyard_scheduler_weight",
         "Scheduler weights by scope (global, route, tier), name and term"
     );
+    describe_counter!(
+        "switchyard_cache_events_total",
+        "Chat requests by what the cache did: hit, miss, coalesced, bypass"
+    );
+    describe_gauge!(
+        "switchyard_cache_bytes",
+        "Bytes of answers held by the response cache"
+    );
+    describe_gauge!(
+        "switchyard_cache_entries",
+        "Answers held by the response cache"
+    );
+    describe_counter!(
+        "switchyard_cache_evictions_total",
+        "Cached answers evicted to stay within the memory bound"
+    );
+    describe_gauge!(
+        "switchyard_cache_coalesced_waiters",
+        "Clients currently sharing an identical request's upstream call"
+    );
+}
+
+/// Counts one request by cache outcome (`hit`, `miss`, `coalesced`, `bypass`).
+pub fn record_cache_event(result: &'static str) {
+    counter!("switchyard_cache_events_total", "result" => result).increment(1);
+}
+
+/// Adds (or with negative values removes) cached bytes and entries. Gauges move by
+/// deltas so that several caches in one process (tests) add up instead of overwriting.
+pub fn record_cache_size(bytes: f64, entries: f64) {
+    gauge!("switchyard_cache_bytes").increment(bytes);
+    gauge!("switchyard_cache_entries").increment(entries);
+}
+
+/// Counts evictions.
+pub fn record_cache_evictions(n: u64) {
+    if n > 0 {
+        counter!("switchyard_cache_evictions_total").increment(n);
+    }
+}
+
+/// A coalesced client started (`1.0`) or stopped (`-1.0`) waiting on a shared call.
+pub fn record_cache_waiters(delta: f64) {
+    gauge!("switchyard_cache_coalesced_waiters").increment(delta);
 }
 
 /// The exposition text, or an empty page when no recorder is installed.

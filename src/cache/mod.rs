@@ -1,0 +1,403 @@
+//! Request deduplication and response caching, in front of the dispatcher.
+//!
+//! [`Cache::serve`] wraps `Dispatcher::run`. Identical requests of one tenant
+//! ([`key`]) that arrive while the first is being answered share its upstream call
+//! ([`flight`]): a stream's canonical events are shared live, each client encoding
+//! them with its own `ChunkEncoder` (own id, own `include_usage`), and a failure
+//! reaches every waiter and is not kept. Finished answers of cacheable requests stay in
+//! the [`store`] for their TTL, under a memory bound; a stream replays as a stream, and
+//! a streamed answer can serve a non-stream client and vice versa ([`answer`]).
+//! [`outcome`] names what happened (the `x-switchyard-cache` header) and prices a hit's
+//! saving for the usage ledger. docs/caching.md is the operator's reference.
+
+pub mod answer;
+pub mod flight;
+pub mod key;
+pub mod outcome;
+pub mod store;
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use tokio::time::Instant;
+
+use crate::api::auth::Caller;
+use crate::canonical::stream::write_event;
+use crate::canonical::{ChatRequest, ChatResponse, ChunkEncoder, ids};
+use crate::config::{CacheConfig, CacheMode, Config, ModelConfig};
+use crate::dispatch::{Answered, Dispatcher, Failed, Outcome, RunOptions};
+use crate::error::GatewayError;
+use flight::{End, Flight, Head, Step, Subscription, Tee};
+use key::{Key, Target};
+pub use outcome::{CacheOutcome, Directive, saved_cost_usd};
+pub use store::StoreStats;
+
+/// SSE bytes for the HTTP layer.
+pub type SseStream = Pin<Box<dyn Stream<Item = Result<Bytes, actix_web::Error>>>>;
+
+/// An answer ready to send.
+pub enum Served {
+    Complete(ChatResponse),
+    Stream(SseStream),
+}
+
+/// What [`Cache::serve`] returns: the answer, who gave it, and what the cache did.
+pub struct Reply {
+    pub served: Served,
+    /// On a hit `attempts` is 0: this request made no upstream attempt.
+    pub answered: Answered,
+    pub outcome: CacheOutcome,
+    /// On a hit: the provider cost the hit saved ([`saved_cost_usd`]).
+    pub saved_usd: Option<f64>,
+}
+
+/// One request as the cache sees it.
+pub struct Call<'a> {
+    pub caller: &'a Caller,
+    pub chat: ChatRequest,
+    pub candidates: &'a [Arc<ModelConfig>],
+    /// The route the planner resolved, if any.
+    pub route: Option<&'a str>,
+    /// The `x-switchyard-route` header, if any.
+    pub route_header: Option<&'a str>,
+    pub directive: Directive,
+    /// The client's deadline and latency budget, for the dispatcher.
+    pub timeout: Option<Duration>,
+    pub latency_budget: Option<Duration>,
+}
+
+/// Flights in progress and stored answers, under one mutex so that a request either
+/// finds a flight or its stored answer, never neither in between. Held only for map
+/// operations, never across an `.await`.
+#[derive(Debug)]
+struct State {
+    flights: HashMap<Key, Arc<Flight>>,
+    store: store::Store,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The cache and the single-flight table.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    config: CacheConfig,
+    /// Per-route mode and TTL, resolved against `[cache]`.
+    routes: Arc<HashMap<String, (CacheMode, Duration)>>,
+    shared: Arc<Shared>,
+}
+
+impl Cache {
+    /// A cache configured by `[cache]` and the routes' `cache` keys.
+    pub fn new(config: &Config) -> Self {
+        let c = &config.cache;
+        let routes = config
+            .routes
+            .iter()
+            .map(|(name, r)| {
+                let mode = r.cache.mode.unwrap_or(c.default_mode);
+                (name.clone(), (mode, r.cache.ttl.unwrap_or(c.ttl)))
+            })
+            .collect();
+        Self {
+            config: c.clone(),
+            routes: Arc::new(routes),
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    flights: HashMap::new(),
+                    store: store::Store::new(c.max_bytes),
+                }),
+            }),
+        }
+    }
+
+    /// The stored answers' counters.
+    pub fn stats(&self) -> StoreStats {
+        self.shared.lock().store.stats()
+    }
+
+    fn mode(&self, route: Option<&str>) -> (CacheMode, Duration) {
+        if !self.config.enabled {
+            return (CacheMode::Off, self.config.ttl);
+        }
+        route
+            .and_then(|r| self.routes.get(r).copied())
+            .unwrap_or((self.config.default_mode, self.config.ttl))
+    }
+
+    /// Answers `call`: from the cache, by joining an identical request in flight, or by
+    /// running the dispatcher (shared with whoever joins meanwhile).
+    pub async fn serve(&self, dispatcher: &Dispatcher, call: Call<'_>) -> Result<Reply, Failed> {
+        let (mode, ttl) = self.mode(call.route);
+        if mode == CacheMode::Off || call.directive == Directive::Bypass {
+            crate::metrics::record_cache_event(CacheOutcome::Bypass.as_str());
+            let opts = RunOptions {
+                route: call.route,
+                timeout: call.timeout,
+                latency_budget: call.latency_budget,
+            };
+            let (outcome, answered) = dispatcher
+                .run_with(&call.chat, call.candidates, opts)
+                .await?;
+            let served = match outcome {
+                Outcome::Complete(r) => Served::Complete(r),
+                Outcome::Stream(relay) => Served::Stream(Box::pin((*relay).into_sse())),
+            };
+            return Ok(Reply {
+                served,
+                answered,
+                outcome: CacheOutcome::Bypass,
+                saved_usd: None,
+            });
+        }
+        // Deterministic requests only, unless the client opts in (docs/caching.md).
+        let cacheable = mode == CacheMode::Cache
+            && (call.directive == Directive::Use || call.chat.temperature == Some(0.0));
+        let target = Target {
+            model: &call.chat.model,
+            route_header: call.route_header,
+            route: call.route,
+        };
+        let key = Key::new(&call.caller.tenant, target, &call.chat);
+        let (mut sub, outcome, lead, saved_usd) = {
+            let mut st = self.shared.lock();
+            let stored = if cacheable {
+                st.store.get(&key, Instant::now())
+            } else {
+                None
+            };
+            if let Some(f) = stored {
+                let saved = f.done().map(|(h, u)| saved_cost_usd(&h.model, &u));
+                (f.subscribe(false), CacheOutcome::Hit, None, saved)
+            } else if let Some(f) = st.flights.get(&key) {
+                if cacheable {
+                    f.allow_store();
+                }
+                (f.subscribe(true), CacheOutcome::Coalesced, None, None)
+            } else {
+                let f = Arc::new(Flight::new(cacheable));
+                st.flights.insert(key.clone(), f.clone());
+                (f.subscribe(false), CacheOutcome::Miss, Some(f), None)
+            }
+        };
+        crate::metrics::record_cache_event(outcome.as_str());
+        let stream = call.chat.stream;
+        let include_usage = call.chat.include_usage();
+        if let Some(flight) = lead {
+            let job = Job {
+                shared: self.shared.clone(),
+                key,
+                flight,
+                dispatcher: dispatcher.clone(),
+                chat: call.chat,
+                candidates: call.candidates.to_vec(),
+                ttl,
+                route: call.route.map(str::to_owned),
+                timeout: call.timeout,
+                latency_budget: call.latency_budget,
+            };
+            actix_web::rt::spawn(job.run());
+        }
+        let (served, head) = if stream {
+            let head = sub.head().await?;
+            let sse = sse(sub, ChunkEncoder::new(&head.model.name, include_usage));
+            (Served::Stream(Box::pin(sse)), head)
+        } else {
+            let (head, events, end) = sub.complete().await?;
+            (Served::Complete(complete(&head, &events, end)), head)
+        };
+        Ok(Reply {
+            served,
+            answered: Answered {
+                attempts: if outcome == CacheOutcome::Hit {
+                    0
+                } else {
+                    head.attempts
+                },
+                model: head.model,
+            },
+            outcome,
+            saved_usd,
+        })
+    }
+}
+
+/// A non-stream answer from a finished flight, with a fresh id and timestamp.
+fn complete(head: &Head, events: &[crate::canonical::StreamEvent], end: End) -> ChatResponse {
+    let (message, finish_reason, usage) = match end {
+        End::Done {
+            complete: Some(r), ..
+        } => (r.message.clone(), r.finish_reason, r.usage),
+        End::Done { usage, .. } => answer::assemble(events, usage),
+        // `Subscription::complete` turns failures into errors before this point.
+        End::Failed(_) => answer::assemble(events, crate::canonical::Usage::default()),
+    };
+    ChatResponse {
+        id: ids::completion_id(),
+        created: ids::unix_now(),
+        model: head.model.name.clone(),
+        message,
+        finish_reason,
+        usage,
+    }
+}
+
+/// One client's SSE: the flight's events through the client's own encoder.
+fn sse(
+    sub: Subscription,
+    encoder: ChunkEncoder,
+) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
+    futures_util::stream::unfold(Some((sub, encoder)), |state| async move {
+        let (mut sub, mut enc) = state?;
+        let mut out = BytesMut::new();
+        match sub.next().await? {
+            Step::Events(events) => {
+                for ev in &events {
+                    enc.push(ev, &mut out);
+                }
+                Some((Ok(out.freeze()), Some((sub, enc))))
+            }
+            Step::End(End::Done { usage, complete }) => {
+                if let Some(r) = complete {
+                    for ev in &answer::disassemble(&r) {
+                        enc.push(ev, &mut out);
+                    }
+                }
+                enc.finish(usage, &mut out);
+                Some((Ok(out.freeze()), None))
+            }
+            Step::End(End::Failed(f)) => {
+                write_event(&mut out, &f.error.body());
+                Some((Ok(out.freeze()), None))
+            }
+        }
+    })
+}
+
+/// The upstream call of a flight, run in its own task so that it does not depend on
+/// any one client staying connected; it stops when every client has left.
+struct Job {
+    shared: Arc<Shared>,
+    key: Key,
+    flight: Arc<Flight>,
+    dispatcher: Dispatcher,
+    chat: ChatRequest,
+    candidates: Vec<Arc<ModelConfig>>,
+    ttl: Duration,
+    route: Option<String>,
+    timeout: Option<Duration>,
+    latency_budget: Option<Duration>,
+}
+
+impl Job {
+    async fn run(self) {
+        let deserted = self.deserted();
+        tokio::pin!(deserted);
+        let ran = tokio::select! {
+            r = self.dispatcher.run_with(&self.chat, &self.candidates, RunOptions {
+                route: self.route.as_deref(),
+                timeout: self.timeout,
+                latency_budget: self.latency_budget,
+            }) => Some(r),
+            () = &mut deserted => None,
+        };
+        match ran {
+            None => {}
+            Some(Err(failed)) => self.flight.finish(End::Failed(failed)),
+            Some(Ok((Outcome::Complete(r), answered))) => {
+                self.flight.set_head(head(answered));
+                self.flight.finish(End::Done {
+                    usage: r.usage,
+                    complete: Some(Arc::new(r)),
+                });
+            }
+            Some(Ok((Outcome::Stream(relay), answered))) => {
+                let tee = Tee {
+                    flight: self.flight.clone(),
+                    attempts: answered.attempts,
+                };
+                self.flight.set_head(head(answered));
+                // The relay's own SSE bytes are not needed: every client encodes the
+                // teed events itself. Driving it is what reads the upstream.
+                let relay = (*relay).with_sink(Box::new(tee)).into_sse();
+                tokio::pin!(relay);
+                loop {
+                    tokio::select! {
+                        next = relay.next() => if next.is_none() { break },
+                        () = &mut deserted => break,
+                    }
+                }
+            }
+        }
+        // Ends the flight if nothing else did (every client left).
+        self.flight.finish(End::Failed(Failed {
+            error: GatewayError::Internal,
+            attempts: 0,
+        }));
+        self.settle();
+    }
+
+    /// Resolves when the last client has left, removing the flight from the table in
+    /// the same critical section in which joiners subscribe, so no one joins a flight
+    /// that is being abandoned.
+    async fn deserted(&self) {
+        loop {
+            self.flight.deserted().await;
+            let mut st = self.shared.lock();
+            if self.flight.subscribers() == 0 {
+                if st
+                    .flights
+                    .get(&self.key)
+                    .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+                {
+                    st.flights.remove(&self.key);
+                }
+                return;
+            }
+        }
+    }
+
+    /// Moves the finished flight from the table into the store (if it succeeded and
+    /// may be kept), atomically for anyone looking it up.
+    fn settle(&self) {
+        let keep = self.flight.storable() && self.flight.done().is_some();
+        let bytes = self.flight.bytes();
+        let mut st = self.shared.lock();
+        if st
+            .flights
+            .get(&self.key)
+            .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+        {
+            st.flights.remove(&self.key);
+        }
+        if keep {
+            let evicted = st.store.insert(
+                self.key.clone(),
+                self.flight.clone(),
+                bytes,
+                Instant::now() + self.ttl,
+            );
+            drop(st);
+            crate::metrics::record_cache_evictions(evicted);
+        }
+    }
+}
+
+fn head(a: Answered) -> Head {
+    Head {
+        model: a.model,
+        attempts: a.attempts,
+    }
+}
