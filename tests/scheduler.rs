@@ -30,6 +30,10 @@ token = {{ value = "{ADMIN}" }}
 [dispatch]
 retry_delay_ms = 10
 
+# Routing shares are counted per request: identical requests must not be coalesced.
+[cache]
+enabled = false
+
 [health]
 heartbeat_interval_ms = 100
 heartbeat_timeout_ms = 1000
