@@ -100,6 +100,9 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             let listen = listen.unwrap_or_else(|| config.listen.clone());
             let gateway = Gateway::bind(config, &listen)?;
             tracing::info!(addr = %gateway.addr, "switchyard listening");
+            if let Some(addr) = gateway.metrics_addr {
+                tracing::info!(%addr, "metrics listening");
+            }
             let handle = gateway.handle();
             actix_web::rt::spawn(async move {
                 let _ = tokio::signal::ctrl_c().await;
@@ -116,9 +119,13 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             };
             let gateway = Gateway::bind(config, &listen)?;
             let url = gateway.url();
+            let metrics_url = match gateway.metrics_addr {
+                Some(addr) => format!("http://{addr}/metrics"),
+                None => format!("{url}/metrics"),
+            };
             announce(&format!(
                 "Switchyard demo: gateway at {url}/v1 in front of six simulated providers (control: http://{host}/_mock)\n\
-                 gateway key: {DEMO_KEY}    admin token: {DEMO_ADMIN_TOKEN}\n\
+                 gateway key: {DEMO_KEY}    admin token: {DEMO_ADMIN_TOKEN}    metrics: {metrics_url}\n\
                  try:\n  curl {url}/v1/chat/completions -H 'Authorization: Bearer {DEMO_KEY}' \
                  -H 'Content-Type: application/json' \
                  -d '{{\"model\":\"gpt-4o-mini\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello!\"}}]}}'\n"

@@ -1,6 +1,8 @@
 //! `POST /v1/chat/completions`: authenticate, read and parse the body, plan, dispatch,
 //! answer (JSON or SSE) with the `x-switchyard-*` headers.
 
+use std::sync::Arc;
+
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use bytes::BytesMut;
@@ -20,7 +22,8 @@ pub async fn completions(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    match handle(&state, &req, payload).await {
+    let mut route = None;
+    let resp = match handle(&state, &req, payload, &mut route).await {
         Ok(resp) => resp,
         Err(Failed { error, attempts }) => {
             let mut resp = error.error_response();
@@ -32,7 +35,9 @@ pub async fn completions(
             }
             resp
         }
-    }
+    };
+    crate::metrics::record_request(&resp, route.as_deref());
+    resp
 }
 
 fn early(error: GatewayError) -> Failed {
@@ -43,6 +48,7 @@ async fn handle(
     state: &AppState,
     req: &HttpRequest,
     payload: web::Payload,
+    route: &mut Option<Arc<str>>,
 ) -> Result<HttpResponse, Failed> {
     let caller = state.keys.authenticate(req).map_err(early)?;
     check_content_type(req).map_err(early)?;
@@ -79,11 +85,10 @@ async fn handle(
             )
             .map_err(early)?
     };
+    route.clone_from(&plan.route);
     let (outcome, answered) = state.dispatcher.run(&chat, &plan.candidates).await?;
-    if answered.attempts > 1
-        && let Some(route) = &plan.route
-    {
-        metrics::counter!("switchyard_failovers_total", "route" => route.to_string()).increment(1);
+    if answered.attempts > 1 {
+        crate::metrics::record_failover(plan.route.as_deref());
     }
     let mut resp = HttpResponse::Ok();
     resp.insert_header((headers::PROVIDER, answered.model.provider.name.as_str()))
@@ -96,13 +101,14 @@ async fn handle(
     }
     Ok(match outcome {
         Outcome::Complete(r) => {
+            crate::metrics::record_usage(&answered.model, &caller.tenant, &r.usage);
             let bytes = serde_json::to_vec(&r).map_err(|_| early(GatewayError::Internal))?;
             resp.content_type("application/json").body(bytes)
         }
         Outcome::Stream(relay) => resp
             .content_type("text/event-stream")
             .insert_header(("cache-control", "no-cache"))
-            .streaming(relay.into_sse()),
+            .streaming(relay.with_tenant(caller.tenant.clone()).into_sse()),
     })
 }
 

@@ -35,6 +35,9 @@ pub struct RelayStream {
     provider: String,
     reporter: Option<super::Reporter>,
     ttft: Option<std::time::Duration>,
+    /// Who is billed, for the cost metric (`-` until [`RelayStream::with_tenant`]).
+    tenant: Option<Arc<str>>,
+    _open: crate::metrics::OpenStream,
 }
 
 impl RelayStream {
@@ -82,6 +85,8 @@ impl RelayStream {
             provider: model.provider.name.clone(),
             reporter: None,
             ttft: None,
+            tenant: None,
+            _open: crate::metrics::OpenStream::start(),
         })
     }
 
@@ -90,6 +95,12 @@ impl RelayStream {
     pub fn with_reporter(mut self, reporter: super::Reporter) -> Self {
         self.ttft = Some(reporter.elapsed());
         self.reporter = Some(reporter);
+        self
+    }
+
+    /// Names the tenant the stream's cost is recorded under.
+    pub fn with_tenant(mut self, tenant: Arc<str>) -> Self {
+        self.tenant = Some(tenant);
         self
     }
 
@@ -136,9 +147,11 @@ impl RelayStream {
                             }
                             let fallback = self.estimated_usage();
                             self.encoder.finish(fallback, &mut out);
-                            let tokens = self.encoder.usage().unwrap_or(fallback).completion_tokens;
+                            let usage = self.encoder.usage().unwrap_or(fallback);
                             if let Some(r) = self.reporter.take() {
-                                r.succeeded(self.ttft, Some(tokens));
+                                let tenant = self.tenant.as_deref().unwrap_or(crate::metrics::NONE);
+                                crate::metrics::record_usage(&r.model, tenant, &usage);
+                                r.succeeded(self.ttft, Some(usage.completion_tokens));
                             }
                         }
                         Err(e) => self.fail(e, &mut out),
