@@ -24,8 +24,11 @@ use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 const GATEWAY_KEY: &str = "sk-switchyard-demo";
-const BODY: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello there, how are you today?"}]}"#;
-const STREAM_BODY: &str = r#"{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Hello there, how are you today?"}]}"#;
+/// Every request is distinct (`#N#` becomes a counter), so the gateway's request
+/// coalescing and cache never answer for the provider: each request goes upstream.
+const BODY: &str =
+    r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello there, request #N#"}]}"#;
+const STREAM_BODY: &str = r#"{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Hello there, request #N#"}]}"#;
 /// Requests per run at concurrency 1 and above; each run also stops after MAX_RUN.
 const REQUESTS_C1: usize = 3_000;
 const REQUESTS: usize = 40_000;
@@ -220,8 +223,10 @@ fn wrk(
 
 fn wrk_script(dir: &std::path::Path, name: &str, key: &str, body: &str) -> std::path::PathBuf {
     let path = dir.join(name);
+    let (head, tail) = body.split_once("#N#").unwrap_or((body, ""));
     let script = format!(
-        "wrk.method = \"POST\"\nwrk.body = '{body}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.headers[\"Authorization\"] = \"Bearer {key}\"\n"
+        "local n = 0\nlocal headers = {{[\"Content-Type\"] = \"application/json\", [\"Authorization\"] = \"Bearer {key}\"}}\n\
+         request = function()\n  n = n + 1\n  return wrk.format(\"POST\", nil, headers, '{head}' .. n .. '{tail}')\nend\n"
     );
     let _ = std::fs::write(&path, script);
     path
@@ -310,15 +315,17 @@ async fn run(
                 ttfb: Some(hist()),
                 ..RunResult::default()
             };
-            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < total
-                && started.elapsed() < MAX_RUN
-            {
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n >= total || started.elapsed() >= MAX_RUN {
+                    break;
+                }
                 let t0 = Instant::now();
                 let resp = http
                     .post(&url)
                     .bearer_auth(&auth)
                     .header("content-type", "application/json")
-                    .body(body)
+                    .body(body.replace("#N#", &n.to_string()))
                     .send()
                     .await;
                 let ok = match resp {
@@ -394,7 +401,7 @@ async fn slow_streams(s: &Setup, http: &reqwest::Client) -> Value {
     let opened = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let release = Arc::new(tokio::sync::Notify::new());
     let mut tasks = Vec::with_capacity(SLOW_STREAMS);
-    for _ in 0..SLOW_STREAMS {
+    for i in 0..SLOW_STREAMS {
         let http = http.clone();
         let url = url.clone();
         let opened = opened.clone();
@@ -404,7 +411,7 @@ async fn slow_streams(s: &Setup, http: &reqwest::Client) -> Value {
                 .post(&url)
                 .bearer_auth(GATEWAY_KEY)
                 .header("content-type", "application/json")
-                .body(STREAM_BODY)
+                .body(STREAM_BODY.replace("#N#", &format!("slow {i}")))
                 .send()
                 .await;
             match resp {
@@ -575,7 +582,7 @@ async fn bench() {
             .build()
             .expect("client");
         run(&http, &gw_url, GATEWAY_KEY, STREAM_BODY, c, c * 20, true).await;
-        let direct_stream_body: &'static str = r#"{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Hello there, how are you today?"}]}"#;
+        let direct_stream_body: &'static str = r#"{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Hello there, request #N#"}]}"#;
         let direct = run(
             &http,
             &direct_url,

@@ -25,9 +25,12 @@ pub struct RequestId(pub String);
 /// A gateway bound to its address.
 pub struct Gateway {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served when `server.metrics_listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
     server: Option<Server>,
     handle: ServerHandle,
     reloader: KeyReloader,
+    metrics_server: Option<Server>,
 }
 
 impl Gateway {
@@ -64,6 +67,8 @@ impl Gateway {
             models: config.models.clone(),
             config: config.clone(),
         });
+        crate::metrics::publish::spawn(state.clone());
+        let metrics_apart = config.metrics_listen.is_some();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -91,7 +96,7 @@ impl Gateway {
                             provider = %get(headers::PROVIDER),
                             model = %get(headers::MODEL),
                             attempts = %get(headers::ATTEMPTS),
-                            head_ms = started.elapsed().as_secs_f64() * 1000.0,
+                            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
                             "request"
                         );
                         if let Ok(v) = HeaderValue::from_str(&id) {
@@ -102,6 +107,11 @@ impl Gateway {
                     }
                 })
                 .configure(api::configure)
+                .configure(|cfg| {
+                    if !metrics_apart {
+                        api::configure_metrics(cfg);
+                    }
+                })
         })
         .disable_signals();
         if let Some(n) = config.workers {
@@ -113,13 +123,22 @@ impl Gateway {
             .first()
             .copied()
             .ok_or_else(|| std::io::Error::other("gateway bound no address"))?;
+        let (metrics_server, metrics_addr) = match &config.metrics_listen {
+            Some(listen) => {
+                let (server, addr) = bind_metrics(listen)?;
+                (Some(server), Some(addr))
+            }
+            None => (None, None),
+        };
         let server = server.run();
         let handle = server.handle();
         Ok(Self {
             addr,
+            metrics_addr,
             server: Some(server),
             handle,
             reloader,
+            metrics_server,
         })
     }
 
@@ -128,15 +147,27 @@ impl Gateway {
         if let Some(server) = self.server.take() {
             actix_web::rt::spawn(server);
         }
+        if let Some(server) = self.metrics_server.take() {
+            actix_web::rt::spawn(server);
+        }
         self
     }
 
-    /// Serves until the server stops.
+    /// Serves until the server stops (the metrics listener stops with it).
     pub async fn run(mut self) -> std::io::Result<()> {
-        match self.server.take() {
+        let metrics = self.metrics_server.take().map(|server| {
+            let handle = server.handle();
+            actix_web::rt::spawn(server);
+            handle
+        });
+        let result = match self.server.take() {
             Some(server) => server.await,
             None => Ok(()),
+        };
+        if let Some(handle) = metrics {
+            handle.stop(true).await;
         }
+        result
     }
 
     /// A handle to stop the server.
@@ -153,6 +184,23 @@ impl Gateway {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+}
+
+/// Worker threads of the separate metrics listener: one scrape at a time is plenty.
+const METRICS_WORKERS: usize = 1;
+
+/// Binds the separate `/metrics` listener (`server.metrics_listen`).
+fn bind_metrics(listen: &str) -> std::io::Result<(Server, SocketAddr)> {
+    let server = HttpServer::new(|| App::new().configure(api::configure_metrics))
+        .workers(METRICS_WORKERS)
+        .disable_signals()
+        .bind(listen)?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| std::io::Error::other("metrics listener bound no address"))?;
+    Ok((server.run(), addr))
 }
 
 /// A client-supplied `x-request-id`, if it is short and printable.

@@ -124,6 +124,9 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             let gateway = Gateway::bind(config, &listen)?;
             tracing::info!(addr = %gateway.addr, "switchyard listening");
             reload_keys_on_sighup(gateway.key_reloader());
+            if let Some(addr) = gateway.metrics_addr {
+                tracing::info!(%addr, "metrics listening");
+            }
             let handle = gateway.handle();
             actix_web::rt::spawn(async move {
                 let _ = tokio::signal::ctrl_c().await;
@@ -141,9 +144,13 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             let gateway = Gateway::bind(config, &listen)?;
             reload_keys_on_sighup(gateway.key_reloader());
             let url = gateway.url();
+            let metrics_url = match gateway.metrics_addr {
+                Some(addr) => format!("http://{addr}/metrics"),
+                None => format!("{url}/metrics"),
+            };
             announce(&format!(
                 "Switchyard demo: gateway at {url}/v1 in front of six simulated providers (control: http://{host}/_mock)\n\
-                 gateway key: {DEMO_KEY}    admin token: {DEMO_ADMIN_TOKEN}\n\
+                 gateway key: {DEMO_KEY}    admin token: {DEMO_ADMIN_TOKEN}    metrics: {metrics_url}\n\
                  try:\n  curl {url}/v1/chat/completions -H 'Authorization: Bearer {DEMO_KEY}' \
                  -H 'Content-Type: application/json' \
                  -d '{{\"model\":\"gpt-4o-mini\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello!\"}}]}}'\n"

@@ -1,6 +1,7 @@
 //! `POST /v1/chat/completions`: authenticate, read and parse the body, plan, dispatch,
 //! answer (JSON or SSE) with the `x-switchyard-*` headers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -23,7 +24,8 @@ pub async fn completions(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    match handle(&state, &req, payload).await {
+    let mut route = None;
+    let resp = match handle(&state, &req, payload, &mut route).await {
         Ok(resp) => resp,
         Err(Failed { error, attempts }) => {
             let mut resp = error.error_response();
@@ -35,7 +37,9 @@ pub async fn completions(
             }
             resp
         }
-    }
+    };
+    crate::metrics::record_request(&resp, route.as_deref());
+    resp
 }
 
 fn early(error: GatewayError) -> Failed {
@@ -46,6 +50,7 @@ async fn handle(
     state: &AppState,
     req: &HttpRequest,
     payload: web::Payload,
+    route: &mut Option<Arc<str>>,
 ) -> Result<HttpResponse, Failed> {
     let caller = state.keys.authenticate(req).map_err(early)?;
     check_content_type(req).map_err(early)?;
@@ -82,6 +87,7 @@ async fn handle(
             )
             .map_err(early)?
     };
+    route.clone_from(&plan.route);
     let call = cache::Call {
         caller,
         candidates: &plan.candidates,
@@ -100,11 +106,8 @@ async fn handle(
         outcome: cached,
         ..
     } = state.cache.serve(&state.dispatcher, call).await?;
-    if cached.went_upstream()
-        && answered.attempts > 1
-        && let Some(route) = &plan.route
-    {
-        metrics::counter!("switchyard_failovers_total", "route" => route.to_string()).increment(1);
+    if cached.went_upstream() && answered.attempts > 1 {
+        crate::metrics::record_failover(plan.route.as_deref());
     }
     let mut resp = HttpResponse::Ok();
     resp.insert_header((headers::PROVIDER, answered.model.provider.name.as_str()))
@@ -118,6 +121,9 @@ async fn handle(
     }
     Ok(match served {
         Served::Complete(r) => {
+            if cached.went_upstream() {
+                crate::metrics::record_usage(&answered.model, &caller.tenant, &r.usage);
+            }
             let bytes = serde_json::to_vec(&r).map_err(|_| early(GatewayError::Internal))?;
             resp.content_type("application/json").body(bytes)
         }

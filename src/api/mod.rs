@@ -37,7 +37,7 @@ pub struct AppState {
     pub config: Arc<Config>,
 }
 
-/// Registers every route.
+/// Registers every route but `/metrics` ([`configure_metrics`]).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/v1/chat/completions")
@@ -56,16 +56,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .configure(admin::configure)
     .service(
-        web::resource("/metrics")
-            .route(web::get().to(metrics))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
         web::resource("/healthz")
             .route(web::get().to(healthz))
             .default_service(web::to(method_not_allowed)),
     )
     .default_service(web::to(not_found));
+}
+
+/// Registers `GET /metrics` (on the main listener, or alone on `server.metrics_listen`).
+pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/metrics")
+            .route(web::get().to(metrics))
+            .default_service(web::to(method_not_allowed)),
+    );
 }
 
 async fn healthz() -> HttpResponse {

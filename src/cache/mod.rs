@@ -153,7 +153,9 @@ impl Cache {
                 .await?;
             let served = match outcome {
                 Outcome::Complete(r) => Served::Complete(r),
-                Outcome::Stream(relay) => Served::Stream(Box::pin((*relay).into_sse())),
+                Outcome::Stream(relay) => Served::Stream(Box::pin(
+                    (*relay).with_tenant(call.caller.tenant.clone()).into_sse(),
+                )),
             };
             return Ok(Reply {
                 served,
@@ -207,6 +209,7 @@ impl Cache {
                 route: call.route.map(str::to_owned),
                 timeout: call.timeout,
                 latency_budget: call.latency_budget,
+                tenant: call.caller.tenant.clone(),
             };
             actix_web::rt::spawn(job.run());
         }
@@ -299,6 +302,8 @@ struct Job {
     route: Option<String>,
     timeout: Option<Duration>,
     latency_budget: Option<Duration>,
+    /// Whose cost the upstream call is.
+    tenant: Arc<str>,
 }
 
 impl Job {
@@ -331,7 +336,10 @@ impl Job {
                 self.flight.set_head(head(answered));
                 // The relay's own SSE bytes are not needed: every client encodes the
                 // teed events itself. Driving it is what reads the upstream.
-                let relay = (*relay).with_sink(Box::new(tee)).into_sse();
+                let relay = (*relay)
+                    .with_sink(Box::new(tee))
+                    .with_tenant(self.tenant.clone())
+                    .into_sse();
                 tokio::pin!(relay);
                 loop {
                     tokio::select! {

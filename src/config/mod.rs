@@ -55,6 +55,8 @@ pub struct Config {
     pub listen: String,
     pub max_body_bytes: usize,
     pub workers: Option<usize>,
+    /// Where `/metrics` is served; `None`: on `listen`.
+    pub metrics_listen: Option<String>,
     pub admin_token: Option<Secret>,
     pub dispatch: DispatchConfig,
     pub providers: Vec<Arc<ProviderConfig>>,
@@ -563,6 +565,7 @@ pub fn validate(
             .unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
         max_body_bytes: raw.server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
         workers: raw.server.workers,
+        metrics_listen: raw.server.metrics_listen,
         admin_token,
         dispatch: DispatchConfig {
             retry_delay: global_policy.retry_delay,

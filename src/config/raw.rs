@@ -113,6 +113,9 @@ pub struct RawServer {
     pub max_body_bytes: Option<usize>,
     /// actix worker threads. Default: one per core.
     pub workers: Option<usize>,
+    /// Serve `GET /metrics` on this address (e.g. `127.0.0.1:9464`) instead of the
+    /// main listener, so the API port need not expose it. Default: the main listener.
+    pub metrics_listen: Option<String>,
 }
 
 /// `[admin]`.

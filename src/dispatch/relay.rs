@@ -53,6 +53,9 @@ pub struct RelayStream {
     reporter: Option<super::Reporter>,
     ttft: Option<std::time::Duration>,
     sink: Option<Box<dyn EventSink>>,
+    /// Who is billed, for the cost metric (`-` until [`RelayStream::with_tenant`]).
+    tenant: Option<Arc<str>>,
+    _open: crate::metrics::OpenStream,
 }
 
 impl RelayStream {
@@ -103,6 +106,8 @@ impl RelayStream {
             reporter: None,
             ttft: None,
             sink: None,
+            tenant: None,
+            _open: crate::metrics::OpenStream::start(),
         })
     }
 
@@ -123,6 +128,12 @@ impl RelayStream {
     /// Tees every event (and the end) into `sink`.
     pub fn with_sink(mut self, sink: Box<dyn EventSink>) -> Self {
         self.sink = Some(sink);
+        self
+    }
+
+    /// Names the tenant the stream's cost is recorded under.
+    pub fn with_tenant(mut self, tenant: Arc<str>) -> Self {
+        self.tenant = Some(tenant);
         self
     }
 
@@ -186,9 +197,10 @@ impl RelayStream {
                             if let Some(sink) = &mut self.sink {
                                 sink.end(Ok(usage));
                             }
-                            let tokens = usage.completion_tokens;
                             if let Some(r) = self.reporter.take() {
-                                r.succeeded(self.ttft, Some(tokens));
+                                let tenant = self.tenant.as_deref().unwrap_or(crate::metrics::NONE);
+                                crate::metrics::record_usage(&r.model, tenant, &usage);
+                                r.succeeded(self.ttft, Some(usage.completion_tokens));
                             }
                         }
                         Err(e) => self.fail(e, &mut out),

@@ -57,17 +57,7 @@ impl Reporter {
 
     fn send(&self, e: Option<&UpstreamError>, ttft: Option<Duration>, output_tokens: Option<u64>) {
         let latency = self.started.elapsed();
-        let provider = &self.model.provider.name;
-        metrics::counter!("switchyard_attempts_total", "provider" => provider.clone(), "model" => self.model.name.clone()).increment(1);
-        match e {
-            Some(e) => metrics::counter!("switchyard_upstream_errors_total", "provider" => provider.clone(), "kind" => e.class.kind()).increment(1),
-            None => {
-                metrics::histogram!("switchyard_request_duration_seconds", "provider" => provider.clone(), "model" => self.model.name.clone()).record(latency.as_secs_f64());
-                if let Some(t) = ttft {
-                    metrics::histogram!("switchyard_ttft_seconds", "provider" => provider.clone(), "model" => self.model.name.clone()).record(t.as_secs_f64());
-                }
-            }
-        }
+        crate::metrics::record_attempt(&self.model, e.map(|e| e.class), latency, ttft);
         self.providers.report(
             self.model.provider.index,
             Report {

@@ -1,24 +1,257 @@
-//! Every metric the gateway exports: names, descriptions, buckets, and the small
-//! recording functions the rest of the code calls. Names are prefixed `switchyard_`,
-//! carry their unit, and take labels only from closed sets (configured provider,
-//! model, route, tier and tenant names; status classes; error kinds) — never request
-//! text or keys. `GET /metrics` renders the Prometheus exposition; rendering runs in
-//! the scrape handler, never on the request path.
+//! Every metric the gateway exports: names, types, labels and descriptions in one table
+//! ([`FAMILIES`]), histogram buckets, and the recorder. Names are prefixed
+//! `switchyard_`, carry their unit, and take labels only from closed sets (configured
+//! provider, model, route, tier and tenant names; status classes; error kinds) — never
+//! request text or keys. `GET /metrics` renders the Prometheus exposition; rendering
+//! runs in the scrape handler, never on the request path.
+//!
+//! [`record`] holds the small functions the request path and the actors call;
+//! [`publish`] samples state that is cheaper to read once a second than to update per
+//! request (candidate scores, in-flight counts). The dashboards in `grafana/` query only
+//! names from [`FAMILIES`]; `tests/metrics.rs` and `.ci/prometheus-check.sh` hold them
+//! to that.
+
+pub mod cost;
+pub mod publish;
+pub mod record;
 
 use std::sync::OnceLock;
-use std::time::Duration;
 
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::providers::breaker::CircuitState;
-use crate::providers::health::ProviderHealth;
-use crate::scheduler::actor::WeightTable;
+pub use record::*;
 
-/// Histogram buckets in seconds for LLM latencies: 10 ms to 5 minutes.
+/// Histogram buckets in seconds for LLM latencies: 10 ms (a cached or tiny answer) to
+/// 5 minutes (a long reasoning stream), roughly 2–2.5× apart so percentiles stay
+/// within one bucket's error across the whole range.
 const LATENCY_BUCKETS: &[f64] = &[
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0,
 ];
+
+/// The Prometheus type of a family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    /// Every `_seconds` histogram gets [`LATENCY_BUCKETS`].
+    Histogram,
+}
+
+impl Kind {
+    /// The word on the exposition's `# TYPE` line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Counter => "counter",
+            Self::Gauge => "gauge",
+            Self::Histogram => "histogram",
+        }
+    }
+}
+
+/// One metric family: what the exposition and the dashboards may rely on.
+#[derive(Debug, Clone, Copy)]
+pub struct Family {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// Label names (histograms add `le` on their buckets).
+    pub labels: &'static [&'static str],
+    pub help: &'static str,
+}
+
+const fn family(
+    name: &'static str,
+    kind: Kind,
+    labels: &'static [&'static str],
+    help: &'static str,
+) -> Family {
+    Family {
+        name,
+        kind,
+        labels,
+        help,
+    }
+}
+
+use Kind::{Counter, Gauge, Histogram};
+
+/// Every family the gateway exports (or will, see [`PENDING`]).
+pub const FAMILIES: &[Family] = &[
+    family(
+        "switchyard_requests_total",
+        Counter,
+        &["provider", "model", "route", "status_class"],
+        "Client chat requests answered, by answering provider and model (- if none), configured route (- if none) and status class (2xx, 4xx, 5xx)",
+    ),
+    family(
+        "switchyard_request_duration_seconds",
+        Histogram,
+        &["provider", "model"],
+        "Duration of successful upstream attempts, to the last byte of the answer or stream",
+    ),
+    family(
+        "switchyard_ttft_seconds",
+        Histogram,
+        &["provider", "model"],
+        "Time from sending a streamed request upstream to its first event",
+    ),
+    family(
+        "switchyard_attempts_total",
+        Counter,
+        &["provider", "model"],
+        "Upstream attempts made, successful or not",
+    ),
+    family(
+        "switchyard_upstream_errors_total",
+        Counter,
+        &["provider", "model", "kind"],
+        "Failed upstream attempts by error kind (rate_limited, overloaded, server, timeout, connect, bad_response, auth, ...)",
+    ),
+    family(
+        "switchyard_failovers_total",
+        Counter,
+        &["route"],
+        "Requests answered by a later attempt than the first, by configured route (- for a bare model name)",
+    ),
+    family(
+        "switchyard_tokens_total",
+        Counter,
+        &["provider", "model", "kind"],
+        "Tokens of answered requests by kind (prompt, completion, cached, reasoning, cache_write)",
+    ),
+    family(
+        "switchyard_cost_usd_total",
+        Counter,
+        &["provider", "model", "tenant"],
+        "Provider cost in USD of answered requests, at the configured prices",
+    ),
+    family(
+        "switchyard_in_flight_requests",
+        Gauge,
+        &["provider"],
+        "Upstream requests in progress per provider, sampled every second",
+    ),
+    family(
+        "switchyard_open_streams",
+        Gauge,
+        &[],
+        "Client streams currently being relayed",
+    ),
+    family(
+        "switchyard_circuit_state",
+        Gauge,
+        &["provider"],
+        "Circuit state per provider: 0 closed, 1 half-open, 2 open",
+    ),
+    family(
+        "switchyard_provider_error_rate",
+        Gauge,
+        &["provider"],
+        "Share of failed requests per provider over the latency window, as the scheduler sees it",
+    ),
+    family(
+        "switchyard_heartbeat_rtt_seconds",
+        Histogram,
+        &["provider"],
+        "Round-trip time of successful heartbeats per provider",
+    ),
+    family(
+        "switchyard_heartbeat_failures_total",
+        Counter,
+        &["provider"],
+        "Failed heartbeats per provider",
+    ),
+    family(
+        "switchyard_scheduler_weight",
+        Gauge,
+        &["scope", "name", "term"],
+        "Effective scheduler weights by scope (global, route, tier), scope name and term (price, latency, errors)",
+    ),
+    family(
+        "switchyard_candidate_score",
+        Gauge,
+        &["route", "provider", "model"],
+        "Each route candidate's score for a typical request under the route's weights (lower is better), sampled every second",
+    ),
+    family(
+        "switchyard_usage_write_lag_seconds",
+        Histogram,
+        &[],
+        "Time from a request's end to its usage record being written to the ledger",
+    ),
+    family(
+        "switchyard_cache_events_total",
+        Counter,
+        &["result"],
+        "Response-cache lookups by result (hit, miss, coalesced, bypass)",
+    ),
+    family(
+        "switchyard_cache_bytes",
+        Gauge,
+        &[],
+        "Bytes held by the response cache",
+    ),
+    family(
+        "switchyard_cache_evictions_total",
+        Counter,
+        &[],
+        "Entries evicted from the response cache",
+    ),
+    family(
+        "switchyard_cache_entries",
+        Gauge,
+        &[],
+        "Answers held by the response cache",
+    ),
+    family(
+        "switchyard_cache_coalesced_waiters",
+        Gauge,
+        &[],
+        "Clients currently sharing an identical request's upstream call",
+    ),
+    family(
+        "switchyard_rate_limited_total",
+        Counter,
+        &["provider"],
+        "Attempts refused by a provider key's token bucket before being sent",
+    ),
+    family(
+        "switchyard_provider_key_disabled_total",
+        Counter,
+        &["provider", "key"],
+        "Provider keys taken out of rotation after a 401/403 (key = SHA-256 fingerprint, never the key)",
+    ),
+    family(
+        "switchyard_rate_limit_tokens_available",
+        Gauge,
+        &["provider", "kind"],
+        "Tokens left in a provider's token bucket, by kind (requests, tokens)",
+    ),
+    family(
+        "switchyard_rate_limit_queue_depth",
+        Gauge,
+        &["provider"],
+        "Requests waiting for a provider's token bucket",
+    ),
+];
+
+/// Families described above that ordinary traffic does not produce: they appear only
+/// after a provider key is revoked, a token bucket runs dry or identical requests
+/// overlap (or, for the usage lag,
+/// when no ledger runs). `.ci/prometheus-check.sh` reports panels that only use them as
+/// "no data (metric not produced yet)" instead of failing.
+pub const PENDING: &[&str] = &[
+    "switchyard_usage_write_lag_seconds",
+    "switchyard_rate_limited_total",
+    "switchyard_provider_key_disabled_total",
+    "switchyard_cache_coalesced_waiters",
+    "switchyard_rate_limit_queue_depth",
+];
+
+/// The family named `name`, if it is one.
+pub fn family_named(name: &str) -> Option<&'static Family> {
+    FAMILIES.iter().find(|f| f.name == name)
+}
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -39,83 +272,21 @@ pub fn init() -> Option<&'static PrometheusHandle> {
 }
 
 fn describe() {
-    describe_counter!(
-        "switchyard_requests_total",
-        "Client requests answered, by provider, model, route and status class"
-    );
-    describe_histogram!(
-        "switchyard_request_duration_seconds",
-        "Whole-request time of successful upstream attempts"
-    );
-    describe_histogram!(
-        "switchyard_ttft_seconds",
-        "Time to the first streamed token from the provider"
-    );
-    describe_counter!(
-        "switchyard_upstream_errors_total",
-        "Failed upstream attempts by provider and error kind"
-    );
-    describe_counter!(
-        "switchyard_attempts_total",
-        "Upstream attempts made, by provider and model"
-    );
-    describe_counter!(
-        "switchyard_failovers_total",
-        "Requests answered by a candidate other than the first, by route"
-    );
-    describe_counter!(
-        "switchyard_tokens_total",
-        "Tokens by provider, model and kind (prompt, completion, cached, reasoning)"
-    );
-    describe_counter!(
-        "switchyard_cost_usd_total",
-        "Provider cost in USD by provider and model"
-    );
-    describe_gauge!(
-        "switchyard_in_flight_requests",
-        "Upstream requests in progress, by provider"
-    );
-    describe_gauge!("switchyard_open_streams", "Client streams currently open");
-    describe_gauge!(
-        "switchyard_circuit_state",
-        "Circuit state per provider: 0 closed, 1 half-open, 2 open"
-    );
-    describe_histogram!(
-        "switchyard_heartbeat_rtt_seconds",
-        "Heartbeat round-trip time per provider"
-    );
-    describe_counter!(
-        "switchyard_heartbeat_failures_total",
-        "Failed heartbeats per provider"
-    );
-    describe_gauge!(
-        "switchyard_provider_error_rate",
-        "Share of failed requests per provider over the latency window"
-    );
-    describe_gauge!(
-        "switchyard_scheduler_weight",
-        "Scheduler weights by scope (global, route, tier), name and term"
-    );
-    describe_counter!(
-        "switchyard_cache_events_total",
-        "Chat requests by what the cache did: hit, miss, coalesced, bypass"
-    );
-    describe_gauge!(
-        "switchyard_cache_bytes",
-        "Bytes of answers held by the response cache"
-    );
-    describe_gauge!(
-        "switchyard_cache_entries",
-        "Answers held by the response cache"
-    );
-    describe_counter!(
-        "switchyard_cache_evictions_total",
-        "Cached answers evicted to stay within the memory bound"
-    );
-    describe_gauge!(
-        "switchyard_cache_coalesced_waiters",
-        "Clients currently sharing an identical request's upstream call"
-    );
+    // The cost family is rendered by `cost`, with its own help line.
+    for f in FAMILIES.iter().filter(|f| f.name != cost::NAME) {
+        match f.kind {
+            Counter => describe_counter!(f.name, f.help),
+            Gauge => describe_gauge!(f.name, f.help),
+            Histogram => describe_histogram!(f.name, f.help),
+        }
+    }
+}
+
+/// The exposition text, or an empty page when no recorder is installed.
+pub fn render() -> String {
+    let mut out = init().map(PrometheusHandle::render).unwrap_or_default();
+    cost::render_into(&mut out);
+    out
 }
 
 /// Counts one request by cache outcome (`hit`, `miss`, `coalesced`, `bypass`).
@@ -140,55 +311,4 @@ pub fn record_cache_evictions(n: u64) {
 /// A coalesced client started (`1.0`) or stopped (`-1.0`) waiting on a shared call.
 pub fn record_cache_waiters(delta: f64) {
     gauge!("switchyard_cache_coalesced_waiters").increment(delta);
-}
-
-/// The exposition text, or an empty page when no recorder is installed.
-pub fn render() -> String {
-    init().map(PrometheusHandle::render).unwrap_or_default()
-}
-
-/// Publishes the current weights (the effective value per scope and term).
-pub fn record_weights(w: &WeightTable) {
-    let global = w.global;
-    for (term, v) in [
-        ("price", global.price),
-        ("latency", global.latency),
-        ("errors", global.errors),
-    ] {
-        gauge!("switchyard_scheduler_weight", "scope" => "global", "name" => "global", "term" => term).set(v);
-    }
-    for (scope, table) in [("route", &w.routes), ("tier", &w.tiers)] {
-        for (name, partial) in table {
-            let eff = partial.apply(global);
-            for (term, v) in [
-                ("price", eff.price),
-                ("latency", eff.latency),
-                ("errors", eff.errors),
-            ] {
-                gauge!("switchyard_scheduler_weight", "scope" => scope, "name" => name.clone(), "term" => term).set(v);
-            }
-        }
-    }
-}
-
-/// Records a circuit transition.
-pub fn record_circuit(provider: &str, state: CircuitState) {
-    gauge!("switchyard_circuit_state", "provider" => provider.to_owned()).set(state.as_gauge());
-}
-
-/// Records a provider's published health.
-pub fn record_provider_health(provider: &str, h: &ProviderHealth) {
-    gauge!("switchyard_circuit_state", "provider" => provider.to_owned()).set(h.circuit.as_gauge());
-    gauge!("switchyard_provider_error_rate", "provider" => provider.to_owned()).set(h.error_rate);
-}
-
-/// Records one heartbeat.
-pub fn record_heartbeat(provider: &str, ok: bool, rtt: Duration) {
-    if ok {
-        histogram!("switchyard_heartbeat_rtt_seconds", "provider" => provider.to_owned())
-            .record(rtt.as_secs_f64());
-    } else {
-        counter!("switchyard_heartbeat_failures_total", "provider" => provider.to_owned())
-            .increment(1);
-    }
 }

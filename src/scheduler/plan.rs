@@ -592,13 +592,46 @@ impl Planner {
             input_tokens: 1000,
             ..PlanRequest::default()
         };
+        self.typical_scores(snap, models, &req, &snap.weights.global)
+    }
+
+    /// Scores each route's ranked candidates for a typical request under the route's
+    /// weights (the metrics view): `(route, model, total)`, routes in config order.
+    pub fn route_scores(&self, snap: &Snapshot) -> Vec<(&str, &Arc<ModelConfig>, f64)> {
+        let req = PlanRequest {
+            input_tokens: 1000,
+            ..PlanRequest::default()
+        };
+        let mut out = Vec::new();
+        for name in &self.route_names {
+            let Some(r) = self.routes.get(name) else {
+                continue;
+            };
+            let weights = snap
+                .weights
+                .resolve("", Some(name), &PartialWeights::default());
+            let scored = self.typical_scores(snap, &r.candidates, &req, &weights);
+            for (m, (terms, _)) in r.candidates.iter().zip(scored) {
+                out.push((name.as_str(), m, terms.total));
+            }
+        }
+        out
+    }
+
+    fn typical_scores(
+        &self,
+        snap: &Snapshot,
+        models: &[Arc<ModelConfig>],
+        req: &PlanRequest<'_>,
+        weights: &Weights,
+    ) -> Vec<(Terms, CandidateInput)> {
         let learned = self.learned_output(snap, models);
         let inputs: Vec<CandidateInput> = models
             .iter()
-            .map(|m| self.candidate_input(snap, m, 0, &req, learned))
+            .map(|m| self.candidate_input(snap, m, 0, req, learned))
             .collect();
         let mut terms = Vec::new();
-        score::score(&inputs, &snap.weights.global, &mut terms);
+        score::score(&inputs, weights, &mut terms);
         terms.into_iter().zip(inputs).collect()
     }
 }
