@@ -9,7 +9,7 @@ use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{App, HttpMessage, HttpServer, web};
 
-use crate::api::auth::KeyStore;
+use crate::api::auth::{KeySource, KeyStore};
 use crate::api::{self, AppState, headers};
 use crate::canonical::ids;
 use crate::config::Config;
@@ -17,6 +17,7 @@ use crate::dispatch::Dispatcher;
 use crate::dispatch::upstream::Upstream;
 use crate::providers::Providers;
 use crate::scheduler::{Planner, SchedulerActor};
+use crate::usage::Accounting;
 
 /// The request id of the request being served.
 #[derive(Debug, Clone)]
@@ -27,6 +28,7 @@ pub struct Gateway {
     pub addr: SocketAddr,
     server: Option<Server>,
     handle: ServerHandle,
+    usage: Arc<Accounting>,
 }
 
 impl Gateway {
@@ -37,6 +39,23 @@ impl Gateway {
             tracing::warn!("{w}");
         }
         crate::metrics::init();
+        let usage = Accounting::open(&config.usage, config.tenants.clone())
+            .map_err(std::io::Error::other)?;
+        let keys = KeyStore::new(&config.keys);
+        for k in crate::usage::keys::load(&config.usage.database).map_err(std::io::Error::other)? {
+            if keys.contains_id(&k.id) {
+                tracing::warn!(key_id = %k.id, "a stored gateway key has the id of a config key; the config key wins");
+                continue;
+            }
+            keys.insert(
+                k.sha256,
+                &k.id,
+                &k.tenant,
+                &k.tier,
+                k.limits,
+                KeySource::Admin,
+            );
+        }
         let upstream = Upstream::new();
         let (scheduler, board) = SchedulerActor::new(&config);
         let scheduler = Supervisor::start(|_| scheduler);
@@ -51,7 +70,8 @@ impl Gateway {
             board,
             scheduler,
             dispatcher: Dispatcher::new(config.dispatch.clone(), upstream, providers),
-            keys: KeyStore::new(&config.keys),
+            keys,
+            usage: usage.clone(),
             admin_token: config.admin_token.clone(),
             max_body_bytes: config.max_body_bytes,
             providers: config.providers.clone(),
@@ -113,6 +133,7 @@ impl Gateway {
             addr,
             server: Some(server),
             handle,
+            usage,
         })
     }
 
@@ -124,12 +145,27 @@ impl Gateway {
         self
     }
 
-    /// Serves until the server stops.
+    /// Serves until the server stops, then commits every usage record still queued
+    /// (graceful shutdown loses nothing).
     pub async fn run(mut self) -> std::io::Result<()> {
-        match self.server.take() {
+        let served = match self.server.take() {
             Some(server) => server.await,
             None => Ok(()),
+        };
+        let usage = self.usage.clone();
+        if tokio::task::spawn_blocking(move || usage.close())
+            .await
+            .is_err()
+        {
+            tracing::error!("usage ledger did not close cleanly");
         }
+        tracing::info!("usage ledger flushed");
+        served
+    }
+
+    /// The usage accounting (ledger, quotas).
+    pub fn usage(&self) -> &Arc<Accounting> {
+        &self.usage
     }
 
     /// A handle to stop the server.

@@ -166,6 +166,18 @@ pub enum GatewayError {
     },
     #[error("{}", upstream_message(.0))]
     Upstream(UpstreamError),
+    /// A gateway key or tenant reached its USD budget (429 `budget_exceeded`).
+    #[error("{message}")]
+    BudgetExceeded {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// A gateway key or tenant reached its requests or tokens per minute.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after: Option<Duration>,
+    },
     #[error("internal error")]
     Internal,
 }
@@ -285,6 +297,16 @@ impl GatewayError {
                     Some(e.class.kind()),
                 ),
             },
+            Self::BudgetExceeded { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "insufficient_quota",
+                Some("budget_exceeded"),
+            ),
+            Self::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                Some("rate_limit_exceeded"),
+            ),
             Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", None),
         }
     }
@@ -302,6 +324,8 @@ impl GatewayError {
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unavailable { .. } => "unavailable",
             Self::Upstream(e) => e.class.kind(),
+            Self::BudgetExceeded { .. } => "budget_exceeded",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Internal => "internal",
         }
     }
@@ -325,7 +349,9 @@ impl GatewayError {
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::Unavailable { retry_after, .. } => *retry_after,
+            Self::Unavailable { retry_after, .. }
+            | Self::BudgetExceeded { retry_after, .. }
+            | Self::RateLimited { retry_after, .. } => *retry_after,
             Self::Upstream(e) => e.retry_after,
             _ => None,
         }

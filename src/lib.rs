@@ -10,6 +10,8 @@
 //! - [`providers`]: one supervised actor per provider: latency windows, breaker,
 //!   heartbeats, health published to the scheduler;
 //! - [`metrics`]: every exported metric and the `/metrics` exposition;
+//! - [`usage`]: one usage record per request, its cost, the SQLite ledger written off
+//!   the request path, and per-key/per-tenant rate limits and budgets;
 //! - [`dispatch`]: runs the plan: sends, retries, fails over, relays streams;
 //! - [`adapters`]: one pure translator per provider wire format, plus the SSE reader;
 //! - [`config`]: TOML in, validated [`config::Config`] out; secrets never printed;
@@ -28,6 +30,7 @@ pub mod metrics;
 pub mod mock;
 pub mod providers;
 pub mod scheduler;
+pub mod usage;
 
 /// The demo configuration, embedded so `switchyard demo` works from any directory.
 pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");

@@ -2,7 +2,7 @@
 //! answer (JSON or SSE) with the `x-switchyard-*` headers.
 
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use bytes::BytesMut;
 use futures_util::StreamExt;
 
@@ -13,6 +13,7 @@ use crate::dispatch::{Failed, Outcome};
 use crate::error::GatewayError;
 use crate::scheduler::weights::PartialWeights;
 use crate::scheduler::{Draws, PlanRequest};
+use crate::usage::Ticket;
 
 /// The chat completions handler.
 pub async fn completions(
@@ -20,10 +21,29 @@ pub async fn completions(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    match handle(&state, &req, payload).await {
+    let caller = match state.keys.authenticate(&req) {
+        Ok(c) => c,
+        Err(e) => return e.error_response(),
+    };
+    let request_id = req
+        .extensions()
+        .get::<crate::app::RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    // Finished exactly once: below on failure, in `handle` on an answer, by the
+    // stream relay at the end of a stream, or by its Drop if the client hangs up.
+    let mut ticket = Some(state.usage.ticket(&caller, request_id));
+    let result = match state.usage.admit(&caller) {
+        Ok(()) => handle(&state, &req, payload, &caller, &mut ticket).await,
+        Err(e) => Err(early(e)),
+    };
+    match result {
         Ok(resp) => resp,
         Err(Failed { error, attempts }) => {
             let mut resp = error.error_response();
+            if let Some(t) = ticket.take() {
+                t.failed(resp.status().as_u16(), attempts);
+            }
             if attempts > 0 {
                 resp.headers_mut().insert(
                     actix_web::http::header::HeaderName::from_static(headers::ATTEMPTS),
@@ -43,8 +63,9 @@ async fn handle(
     state: &AppState,
     req: &HttpRequest,
     payload: web::Payload,
+    caller: &crate::api::auth::Caller,
+    ticket: &mut Option<Ticket>,
 ) -> Result<HttpResponse, Failed> {
-    let caller = state.keys.authenticate(req).map_err(early)?;
     check_content_type(req).map_err(early)?;
     let body = read_body(req, payload, state.max_body_bytes)
         .await
@@ -79,7 +100,13 @@ async fn handle(
             )
             .map_err(early)?
     };
+    if let Some(t) = ticket.as_mut() {
+        t.set_route(plan.route.as_deref());
+    }
     let (outcome, answered) = state.dispatcher.run(&chat, &plan.candidates).await?;
+    if let Some(t) = ticket.as_mut() {
+        t.set_answered(&answered.model, answered.attempts);
+    }
     if answered.attempts > 1
         && let Some(route) = &plan.route
     {
@@ -96,13 +123,16 @@ async fn handle(
     }
     Ok(match outcome {
         Outcome::Complete(r) => {
+            if let Some(t) = ticket.take() {
+                t.finish(&r.usage, 200, None);
+            }
             let bytes = serde_json::to_vec(&r).map_err(|_| early(GatewayError::Internal))?;
             resp.content_type("application/json").body(bytes)
         }
         Outcome::Stream(relay) => resp
             .content_type("text/event-stream")
             .insert_header(("cache-control", "no-cache"))
-            .streaming(relay.into_sse()),
+            .streaming(relay.with_usage(ticket.take()).into_sse()),
     })
 }
 

@@ -5,6 +5,7 @@
 
 pub mod raw;
 pub mod secret;
+pub mod usage;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -17,6 +18,7 @@ use crate::adapters::ProviderKind;
 use crate::scheduler::weights::{PartialWeights, Weights};
 use raw::RawConfig;
 pub use secret::{Resolved, Secret, SecretSource};
+pub use usage::{Limits, UsageConfig};
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -60,6 +62,10 @@ pub struct Config {
     pub keys: Vec<GatewayKeyConfig>,
     pub health: HealthConfig,
     pub scheduler: SchedulerConfig,
+    /// `[usage]`: the ledger.
+    pub usage: UsageConfig,
+    /// `[tenants.NAME]`: limits shared by a tenant's keys.
+    pub tenants: BTreeMap<String, Limits>,
     /// Things that load but deserve the operator's attention (disabled providers).
     pub warnings: Vec<String>,
 }
@@ -198,6 +204,7 @@ pub struct GatewayKeyConfig {
     pub sha256: [u8; 32],
     pub tenant: String,
     pub tier: String,
+    pub limits: Limits,
 }
 
 impl Config {
@@ -487,11 +494,31 @@ pub fn validate(
                 format!("no tier named '{tier}'"),
             ));
         }
+        let limits = Limits {
+            requests_per_minute: k.requests_per_minute,
+            tokens_per_minute: k.tokens_per_minute,
+            budget_usd_per_day: k.budget_usd_per_day,
+            budget_usd_per_month: k.budget_usd_per_month,
+        };
+        limits.validate(&at)?;
+        if keys.iter().any(|c: &GatewayKeyConfig| c.id == k.id) {
+            return Err(invalid(
+                format!("{at}.id"),
+                format!("key id '{}' is used twice", k.id),
+            ));
+        }
+        if !usage::is_valid_tenant(&k.tenant) {
+            return Err(invalid(
+                format!("{at}.tenant"),
+                "expected 1 to 64 letters, digits, '-', '_' or '.'",
+            ));
+        }
         keys.push(GatewayKeyConfig {
             id: k.id,
             sha256,
             tenant: k.tenant,
             tier,
+            limits,
         });
     }
 
@@ -509,6 +536,9 @@ pub fn validate(
     let max_attempts = raw.dispatch.max_attempts.unwrap_or(3);
     if max_attempts == 0 {
         return Err(invalid("dispatch.max_attempts", "expected a number > 0"));
+    }
+    for (name, limits) in &raw.tenants {
+        limits.validate(&format!("tenants.{name}"))?;
     }
     let health = validate_health(&raw.health)?;
     let scheduler = validate_scheduler(&raw.scheduler)?;
@@ -532,6 +562,8 @@ pub fn validate(
         models,
         routes,
         keys,
+        usage: usage::validate_usage(&raw.usage)?,
+        tenants: raw.tenants,
         warnings,
     })
 }

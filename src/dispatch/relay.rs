@@ -35,6 +35,8 @@ pub struct RelayStream {
     provider: String,
     reporter: Option<super::Reporter>,
     ttft: Option<std::time::Duration>,
+    /// Finished when the stream ends, fails, or is dropped (client gone).
+    usage: Option<crate::usage::Ticket>,
 }
 
 impl RelayStream {
@@ -82,6 +84,7 @@ impl RelayStream {
             provider: model.provider.name.clone(),
             reporter: None,
             ttft: None,
+            usage: None,
         })
     }
 
@@ -90,6 +93,12 @@ impl RelayStream {
     pub fn with_reporter(mut self, reporter: super::Reporter) -> Self {
         self.ttft = Some(reporter.elapsed());
         self.reporter = Some(reporter);
+        self
+    }
+
+    /// Attaches the request's usage ticket, finished when the stream ends.
+    pub fn with_usage(mut self, ticket: Option<crate::usage::Ticket>) -> Self {
+        self.usage = ticket;
         self
     }
 
@@ -136,9 +145,12 @@ impl RelayStream {
                             }
                             let fallback = self.estimated_usage();
                             self.encoder.finish(fallback, &mut out);
-                            let tokens = self.encoder.usage().unwrap_or(fallback).completion_tokens;
+                            let usage = self.encoder.usage().unwrap_or(fallback);
                             if let Some(r) = self.reporter.take() {
-                                r.succeeded(self.ttft, Some(tokens));
+                                r.succeeded(self.ttft, Some(usage.completion_tokens));
+                            }
+                            if let Some(t) = self.usage.take() {
+                                t.finish(&usage, 200, self.ttft);
                             }
                         }
                         Err(e) => self.fail(e, &mut out),
@@ -167,6 +179,25 @@ impl RelayStream {
         if let Some(r) = self.reporter.take() {
             e = r.failed(e);
         }
-        write_event(out, &GatewayError::Upstream(e).body());
+        let error = GatewayError::Upstream(e);
+        if let Some(t) = self.usage.take() {
+            let usage = self.encoder.usage().unwrap_or(self.estimated_usage());
+            t.finish(
+                &usage,
+                actix_web::ResponseError::status_code(&error).as_u16(),
+                self.ttft,
+            );
+        }
+        write_event(out, &error.body());
+    }
+}
+
+/// The client went away mid-stream: the tokens sent so far are estimated and recorded.
+impl Drop for RelayStream {
+    fn drop(&mut self) {
+        if let Some(t) = self.usage.take() {
+            let usage = self.encoder.usage().unwrap_or(self.estimated_usage());
+            t.finish(&usage, crate::usage::STATUS_CLIENT_CLOSED, self.ttft);
+        }
     }
 }

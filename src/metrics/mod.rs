@@ -65,11 +65,27 @@ fn describe() {
     );
     describe_counter!(
         "switchyard_tokens_total",
-        "Tokens by provider, model and kind (prompt, completion, cached, reasoning)"
+        "Tokens by provider, model and kind (prompt, completion, cached, cache_write, reasoning)"
+    );
+    describe_gauge!(
+        "switchyard_cost_usd_total",
+        "Provider cost in USD by provider, model and tenant (only increases; exported as a gauge because it is fractional)"
     );
     describe_counter!(
-        "switchyard_cost_usd_total",
-        "Provider cost in USD by provider and model"
+        "switchyard_usage_records_total",
+        "Usage records committed to the ledger"
+    );
+    describe_histogram!(
+        "switchyard_usage_write_lag_seconds",
+        "Time from a request's end to its usage record being durable"
+    );
+    describe_counter!(
+        "switchyard_usage_dropped_total",
+        "Usage records lost: submitted after the ledger closed, or beyond the retry backlog"
+    );
+    describe_counter!(
+        "switchyard_usage_queue_full_total",
+        "Usage records handed to the ledger through the blocking pool because its queue was full"
     );
     describe_gauge!(
         "switchyard_in_flight_requests",
@@ -96,6 +112,49 @@ fn describe() {
         "switchyard_scheduler_weight",
         "Scheduler weights by scope (global, route, tier), name and term"
     );
+}
+
+/// Counts one request's tokens and cost (at the time its record is made).
+pub fn record_usage(r: &crate::usage::UsageRecord) {
+    if r.provider.is_empty() {
+        return;
+    }
+    if r.cost_usd > 0.0 {
+        // `metrics` counters are integers; a gauge that only ever increases keeps
+        // fractional dollars exact and reads like a counter (`rate()`, `increase()`).
+        gauge!("switchyard_cost_usd_total", "provider" => r.provider.clone(), "model" => r.model.clone(), "tenant" => r.tenant.to_string())
+            .increment(r.cost_usd);
+    }
+    for (kind, n) in [
+        ("prompt", r.prompt_tokens),
+        ("completion", r.completion_tokens),
+        ("cached", r.cached_tokens),
+        ("cache_write", r.cache_write_tokens),
+        ("reasoning", r.reasoning_tokens),
+    ] {
+        if n > 0 {
+            counter!("switchyard_tokens_total", "provider" => r.provider.clone(), "model" => r.model.clone(), "kind" => kind).increment(n);
+        }
+    }
+}
+
+/// Counts records committed and their write lag.
+pub fn record_usage_written(records: &[crate::usage::UsageRecord], added: usize) {
+    counter!("switchyard_usage_records_total").increment(added as u64);
+    let lag = histogram!("switchyard_usage_write_lag_seconds");
+    for r in records {
+        lag.record(r.ended.elapsed().as_secs_f64());
+    }
+}
+
+/// Counts lost usage records.
+pub fn record_usage_dropped(n: u64) {
+    counter!("switchyard_usage_dropped_total").increment(n);
+}
+
+/// Counts a hand-off that found the ledger's queue full.
+pub fn record_usage_queue_full() {
+    counter!("switchyard_usage_queue_full_total").increment(1);
 }
 
 /// The exposition text, or an empty page when no recorder is installed.
