@@ -2,10 +2,11 @@
 //! group-by breakdowns over a time range, and raw records paged by a cursor.
 //!
 //! Queries are plain blocking SQLite calls; the API runs them on the blocking pool
-//! (`web::block`), on read connections separate from the writer's. The `(ts_ms)` and
-//! `(tenant, ts_ms)` indexes bound a time range or a tenant's rows; a group-by over
-//! the whole range is one sequential scan with aggregation.
+//! (`web::block`), on read connections separate from the writer's. Whole hours are
+//! summed from the hourly rollup (see [`store`]); the partial hours at the ends of a
+//! range come from the raw records through the `(ts_ms)` and `(tenant, ts_ms)` indexes.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -15,7 +16,7 @@ use serde::Serialize;
 
 use super::UsageError;
 use super::record::{CacheStatus, UsageRecord};
-use super::store;
+use super::store::{self, HOUR_MS};
 
 /// A breakdown dimension of `GET /v1/usage?group_by=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,15 +58,16 @@ impl GroupBy {
         }
     }
 
-    fn sql(self) -> &'static str {
+    /// The SQL expression of the group, with `time` the table's time column.
+    fn sql(self, time: &str) -> String {
         match self {
-            Self::Tenant => "tenant",
-            Self::Key => "key_id",
-            Self::Model => "model",
-            Self::Provider => "provider",
-            Self::Route => "COALESCE(route, '')",
-            Self::Day => "strftime('%Y-%m-%d', ts_ms / 1000, 'unixepoch')",
-            Self::Hour => "strftime('%Y-%m-%dT%H:00:00Z', ts_ms / 1000, 'unixepoch')",
+            Self::Tenant => "tenant".to_owned(),
+            Self::Key => "key_id".to_owned(),
+            Self::Model => "model".to_owned(),
+            Self::Provider => "provider".to_owned(),
+            Self::Route => "COALESCE(route, '')".to_owned(),
+            Self::Day => format!("strftime('%Y-%m-%d', {time} / 1000, 'unixepoch')"),
+            Self::Hour => format!("strftime('%Y-%m-%dT%H:00:00Z', {time} / 1000, 'unixepoch')"),
         }
     }
 }
@@ -190,10 +192,10 @@ impl Readers {
     }
 }
 
-fn where_clause(filter: &Filter, params: &mut Vec<SqlValue>) -> String {
+fn where_clause(filter: &Filter, column: &str, params: &mut Vec<SqlValue>) -> String {
     params.push(SqlValue::Integer(filter.from_ms));
     params.push(SqlValue::Integer(filter.to_ms));
-    let mut w = "ts_ms >= ?1 AND ts_ms < ?2".to_owned();
+    let mut w = format!("{column} >= ?1 AND {column} < ?2");
     if let Some(t) = &filter.tenant {
         params.push(SqlValue::Text(t.clone()));
         w.push_str(" AND tenant = ?3");
@@ -201,56 +203,64 @@ fn where_clause(filter: &Filter, params: &mut Vec<SqlValue>) -> String {
     w
 }
 
-/// Totals (and a breakdown) over `filter`.
+/// Totals (and a breakdown) over `filter`: whole hours from the hourly rollup, the
+/// partial hours at either end from the raw records.
 pub fn summary(
     conn: &Connection,
     filter: &Filter,
     group_by: Option<GroupBy>,
 ) -> Result<Summary, UsageError> {
-    let mut params = Vec::new();
-    let w = where_clause(filter, &mut params);
-    let key = group_by.map_or("''", GroupBy::sql);
-    let sql = format!(
-        "SELECT {key} AS g, COUNT(*), SUM(status < 200 OR status >= 300), SUM(estimated), \
-         SUM(cache IN ('hit', 'coalesced')), SUM(prompt_tokens), SUM(completion_tokens), \
-         SUM(cached_tokens), SUM(cache_write_tokens), SUM(reasoning_tokens), SUM(cost_usd), \
-         SUM(saving_usd) FROM usage_records WHERE {w} GROUP BY g"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
-        let n = |i: usize| -> rusqlite::Result<u64> {
-            Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as u64)
-        };
-        let prompt_tokens = n(5)?;
-        let completion_tokens = n(6)?;
-        Ok(Group {
-            group: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
-            totals: Totals {
-                requests: n(1)?,
-                errors: n(2)?,
-                estimated: n(3)?,
-                cache_hits: n(4)?,
-                prompt_tokens,
-                completion_tokens,
-                cached_tokens: n(7)?,
-                cache_write_tokens: n(8)?,
-                reasoning_tokens: n(9)?,
-                total_tokens: prompt_tokens + completion_tokens,
-                cost_usd: r.get::<_, Option<f64>>(10)?.unwrap_or(0.0),
-                saving_usd: r.get::<_, Option<f64>>(11)?.unwrap_or(0.0),
-            },
-        })
-    })?;
-    let mut groups: Vec<Group> = rows.collect::<Result<_, _>>()?;
-    let mut totals = Totals::default();
-    for g in &groups {
-        totals.add(&g.totals);
-    }
-    if group_by.is_none() {
-        groups.clear();
-    } else if matches!(group_by, Some(GroupBy::Day | GroupBy::Hour)) {
-        groups.sort_by(|a, b| a.group.cmp(&b.group));
+    let first_whole = filter
+        .from_ms
+        .saturating_add((HOUR_MS - filter.from_ms.rem_euclid(HOUR_MS)) % HOUR_MS);
+    let end_whole = filter.to_ms - filter.to_ms.rem_euclid(HOUR_MS);
+    let mut merged: BTreeMap<String, Totals> = BTreeMap::new();
+    let part = |from_ms: i64, to_ms: i64| Filter {
+        from_ms,
+        to_ms,
+        tenant: filter.tenant.clone(),
+    };
+    if first_whole < end_whole {
+        sum_into(
+            conn,
+            &part(first_whole, end_whole),
+            group_by,
+            Source::Hourly,
+            &mut merged,
+        )?;
+        if filter.from_ms < first_whole {
+            sum_into(
+                conn,
+                &part(filter.from_ms, first_whole),
+                group_by,
+                Source::Raw,
+                &mut merged,
+            )?;
+        }
+        if end_whole < filter.to_ms {
+            sum_into(
+                conn,
+                &part(end_whole, filter.to_ms),
+                group_by,
+                Source::Raw,
+                &mut merged,
+            )?;
+        }
     } else {
+        sum_into(conn, filter, group_by, Source::Raw, &mut merged)?;
+    }
+    let mut totals = Totals::default();
+    for t in merged.values() {
+        totals.add(t);
+    }
+    let mut groups: Vec<Group> = match group_by {
+        None => Vec::new(),
+        Some(_) => merged
+            .into_iter()
+            .map(|(group, totals)| Group { group, totals })
+            .collect(),
+    };
+    if !matches!(group_by, Some(GroupBy::Day | GroupBy::Hour)) {
         groups.sort_by(|a, b| {
             b.totals
                 .cost_usd
@@ -261,6 +271,74 @@ pub fn summary(
     Ok(Summary { totals, groups })
 }
 
+/// Which table a part of a summary reads.
+#[derive(Clone, Copy)]
+enum Source {
+    Raw,
+    Hourly,
+}
+
+fn sum_into(
+    conn: &Connection,
+    filter: &Filter,
+    group_by: Option<GroupBy>,
+    source: Source,
+    merged: &mut BTreeMap<String, Totals>,
+) -> Result<(), UsageError> {
+    let mut params = Vec::new();
+    let sql = match source {
+        Source::Raw => {
+            let w = where_clause(filter, "ts_ms", &mut params);
+            let key = group_by.map_or("''".to_owned(), |g| g.sql("ts_ms"));
+            format!(
+                "SELECT {key} AS g, COUNT(*), SUM(status < 200 OR status >= 300), SUM(estimated), \
+                     SUM(cache IN ('hit', 'coalesced')), SUM(prompt_tokens), SUM(completion_tokens), \
+                     SUM(cached_tokens), SUM(cache_write_tokens), SUM(reasoning_tokens), SUM(cost_usd), \
+                     SUM(saving_usd) FROM usage_records WHERE {w} GROUP BY g"
+            )
+        }
+        Source::Hourly => {
+            let w = where_clause(filter, "hour_ms", &mut params);
+            let key = group_by.map_or("''".to_owned(), |g| g.sql("hour_ms"));
+            format!(
+                "SELECT {key} AS g, SUM(requests), SUM(errors), SUM(estimated), SUM(cache_hits), \
+                     SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), \
+                     SUM(cache_write_tokens), SUM(reasoning_tokens), SUM(cost_usd), SUM(saving_usd) \
+                     FROM usage_hourly WHERE {w} GROUP BY g"
+            )
+        }
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+    while let Some(r) = rows.next()? {
+        let n = |i: usize| -> rusqlite::Result<u64> {
+            Ok(r.get::<_, Option<i64>>(i)?.unwrap_or(0).max(0) as u64)
+        };
+        let prompt_tokens = n(5)?;
+        let completion_tokens = n(6)?;
+        let t = Totals {
+            requests: n(1)?,
+            errors: n(2)?,
+            estimated: n(3)?,
+            cache_hits: n(4)?,
+            prompt_tokens,
+            completion_tokens,
+            cached_tokens: n(7)?,
+            cache_write_tokens: n(8)?,
+            reasoning_tokens: n(9)?,
+            total_tokens: prompt_tokens + completion_tokens,
+            cost_usd: r.get::<_, Option<f64>>(10)?.unwrap_or(0.0),
+            saving_usd: r.get::<_, Option<f64>>(11)?.unwrap_or(0.0),
+        };
+        if t.requests == 0 {
+            continue;
+        }
+        let group = r.get::<_, Option<String>>(0)?.unwrap_or_default();
+        merged.entry(group).or_default().add(&t);
+    }
+    Ok(())
+}
+
 /// Raw records after cursor `after` (a record's `seq`), oldest first.
 pub fn records(
     conn: &Connection,
@@ -269,7 +347,7 @@ pub fn records(
     limit: usize,
 ) -> Result<Page, UsageError> {
     let mut params = Vec::new();
-    let w = where_clause(filter, &mut params);
+    let w = where_clause(filter, "ts_ms", &mut params);
     params.push(SqlValue::Integer(after));
     params.push(SqlValue::Integer(limit as i64));
     let (a, l) = (params.len() - 1, params.len());
@@ -328,5 +406,95 @@ fn parse_cache(s: &str) -> CacheStatus {
         "coalesced" => CacheStatus::Coalesced,
         "bypass" => CacheStatus::Bypass,
         _ => CacheStatus::None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn rec(i: i64, ts_ms: i64, tenant: &str, model: &str) -> UsageRecord {
+        UsageRecord {
+            id: format!("use_{i}"),
+            request_id: format!("req_{i}"),
+            ts_ms,
+            tenant: Arc::from(tenant),
+            key_id: Arc::from("k"),
+            route: None,
+            provider: "p".to_owned(),
+            model: model.to_owned(),
+            prompt_tokens: 10,
+            completion_tokens: 5,
+            cached_tokens: 0,
+            cache_write_tokens: 0,
+            reasoning_tokens: 0,
+            estimated: false,
+            cost_usd: 0.5,
+            saving_usd: 0.0,
+            latency_ms: 1,
+            ttft_ms: None,
+            status: 200,
+            attempts: 1,
+            cache: CacheStatus::None,
+            ended: std::time::Instant::now(),
+        }
+    }
+
+    #[test]
+    fn rollup_and_raw_edges_add_up_to_the_records_in_range() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = store::open_writer(&dir.path().join("u.db")).expect("opens");
+        let base = 100 * HOUR_MS;
+        // 40 records spread over 5 hours, at 7.5-minute steps, two tenants, two models.
+        let records: Vec<UsageRecord> = (0..40)
+            .map(|i| {
+                let tenant = if i % 2 == 0 { "a" } else { "b" };
+                let model = if i % 4 < 2 { "m1" } else { "m2" };
+                rec(i, base + i * 450_000, tenant, model)
+            })
+            .collect();
+        assert_eq!(store::insert(&mut conn, &records).expect("insert"), 40);
+        // A second insert of the same records changes nothing (no double counting).
+        assert_eq!(store::insert(&mut conn, &records).expect("insert"), 0);
+        for (from, to) in [
+            (0, i64::MAX),
+            (base + 1, base + 3 * HOUR_MS + 5),
+            (base + 1_000_000, base + 1_200_000),
+            (base + HOUR_MS, base + 3 * HOUR_MS),
+        ] {
+            for tenant in [None, Some("a".to_owned())] {
+                let filter = Filter {
+                    from_ms: from,
+                    to_ms: to,
+                    tenant: tenant.clone(),
+                };
+                let s = summary(&conn, &filter, Some(GroupBy::Model)).expect("summary");
+                let expected = records
+                    .iter()
+                    .filter(|r| r.ts_ms >= from && r.ts_ms < to)
+                    .filter(|r| tenant.as_deref().is_none_or(|t| &*r.tenant == t))
+                    .count() as u64;
+                assert_eq!(s.totals.requests, expected, "{from}..{to} {tenant:?}");
+                assert_eq!(s.totals.prompt_tokens, 10 * expected);
+                assert!((s.totals.cost_usd - 0.5 * expected as f64).abs() < 1e-9);
+                let by_group: u64 = s.groups.iter().map(|g| g.totals.requests).sum();
+                assert_eq!(by_group, expected);
+            }
+        }
+        let by_hour = summary(
+            &conn,
+            &Filter {
+                from_ms: 0,
+                to_ms: i64::MAX,
+                tenant: None,
+            },
+            Some(GroupBy::Hour),
+        )
+        .expect("summary");
+        assert_eq!(by_hour.groups.len(), 5);
+        assert!(by_hour.groups.iter().all(|g| g.totals.requests == 8));
+        assert_eq!(by_hour.groups[0].group, "1970-01-05T04:00:00Z");
     }
 }

@@ -6,7 +6,14 @@
 //! and of the machine (one fsync per batch, at most once per flush interval).
 //! Records carry a unique `id` and are written with `INSERT OR IGNORE`, so writing a
 //! batch twice (a retried commit) never counts a request twice.
+//!
+//! Beside the raw records, the same transaction keeps `usage_hourly`: sums per hour,
+//! tenant, key, route, provider and model, updated only for records that were new.
+//! Breakdowns read whole hours from it and only the partial hours at the ends of a
+//! range from the raw records, so a query costs in proportion to the distinct
+//! (hour, key, model…) combinations rather than to the requests.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags, params};
@@ -44,6 +51,26 @@ CREATE TABLE IF NOT EXISTS usage_records (
 );
 CREATE INDEX IF NOT EXISTS usage_records_ts ON usage_records (ts_ms);
 CREATE INDEX IF NOT EXISTS usage_records_tenant_ts ON usage_records (tenant, ts_ms);
+CREATE TABLE IF NOT EXISTS usage_hourly (
+    hour_ms INTEGER NOT NULL,
+    tenant TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    route TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    estimated INTEGER NOT NULL,
+    cache_hits INTEGER NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    cached_tokens INTEGER NOT NULL,
+    cache_write_tokens INTEGER NOT NULL,
+    reasoning_tokens INTEGER NOT NULL,
+    cost_usd REAL NOT NULL,
+    saving_usd REAL NOT NULL,
+    PRIMARY KEY (hour_ms, tenant, key_id, route, provider, model)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS gateway_keys (
     id TEXT PRIMARY KEY,
     sha256 BLOB NOT NULL UNIQUE,
@@ -84,11 +111,18 @@ pub fn open_reader(path: &Path) -> Result<Connection, UsageError> {
     Ok(conn)
 }
 
+/// One hour in milliseconds: the rollup's granularity.
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// A rollup row's identity.
+type HourKey<'a> = (i64, &'a str, &'a str, &'a str, &'a str, &'a str);
+
 /// Writes `records` in one transaction; records already present are skipped.
 /// Returns how many were new.
 pub fn insert(conn: &mut Connection, records: &[UsageRecord]) -> Result<usize, UsageError> {
     let tx = conn.transaction()?;
     let mut added = 0;
+    let mut hourly: HashMap<HourKey<'_>, [f64; 11]> = HashMap::new();
     {
         let mut stmt = tx.prepare_cached(
             "INSERT OR IGNORE INTO usage_records (id, request_id, ts_ms, tenant, key_id, route, \
@@ -98,7 +132,7 @@ pub fn insert(conn: &mut Connection, records: &[UsageRecord]) -> Result<usize, U
              ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
         )?;
         for r in records {
-            added += stmt.execute(params![
+            let new = stmt.execute(params![
                 r.id,
                 r.request_id,
                 r.ts_ms,
@@ -120,6 +154,73 @@ pub fn insert(conn: &mut Connection, records: &[UsageRecord]) -> Result<usize, U
                 r.status,
                 r.attempts,
                 r.cache.as_str(),
+            ])?;
+            if new == 0 {
+                continue;
+            }
+            added += new;
+            let key = (
+                r.ts_ms - r.ts_ms.rem_euclid(HOUR_MS),
+                &*r.tenant,
+                &*r.key_id,
+                r.route.as_deref().unwrap_or(""),
+                r.provider.as_str(),
+                r.model.as_str(),
+            );
+            let sums = hourly.entry(key).or_insert([0.0; 11]);
+            let error = !(200..300).contains(&r.status);
+            for (slot, v) in sums.iter_mut().zip([
+                1.0,
+                f64::from(u8::from(error)),
+                f64::from(u8::from(r.estimated)),
+                f64::from(u8::from(r.cache.is_served_from_cache())),
+                r.prompt_tokens as f64,
+                r.completion_tokens as f64,
+                r.cached_tokens as f64,
+                r.cache_write_tokens as f64,
+                r.reasoning_tokens as f64,
+                r.cost_usd,
+                r.saving_usd,
+            ]) {
+                *slot += v;
+            }
+        }
+        let mut up = tx.prepare_cached(
+            "INSERT INTO usage_hourly (hour_ms, tenant, key_id, route, provider, model, requests, \
+             errors, estimated, cache_hits, prompt_tokens, completion_tokens, cached_tokens, \
+             cache_write_tokens, reasoning_tokens, cost_usd, saving_usd) VALUES (?1, ?2, ?3, ?4, \
+             ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
+             ON CONFLICT DO UPDATE SET requests = requests + excluded.requests, \
+             errors = errors + excluded.errors, estimated = estimated + excluded.estimated, \
+             cache_hits = cache_hits + excluded.cache_hits, \
+             prompt_tokens = prompt_tokens + excluded.prompt_tokens, \
+             completion_tokens = completion_tokens + excluded.completion_tokens, \
+             cached_tokens = cached_tokens + excluded.cached_tokens, \
+             cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, \
+             reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens, \
+             cost_usd = cost_usd + excluded.cost_usd, saving_usd = saving_usd + excluded.saving_usd",
+        )?;
+        for ((hour, tenant, key, route, provider, model), s) in &hourly {
+            // Counts are sums of small integers: exact in an f64 up to 2^53.
+            let n = |i: usize| s[i] as i64;
+            up.execute(params![
+                hour,
+                tenant,
+                key,
+                route,
+                provider,
+                model,
+                n(0),
+                n(1),
+                n(2),
+                n(3),
+                n(4),
+                n(5),
+                n(6),
+                n(7),
+                n(8),
+                s[9],
+                s[10],
             ])?;
         }
     }
