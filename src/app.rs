@@ -9,7 +9,7 @@ use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{App, HttpMessage, HttpServer, web};
 
-use crate::api::auth::KeyStore;
+use crate::api::auth::{KeySource, KeyStore};
 use crate::api::{self, AppState, headers};
 use crate::canonical::ids;
 use crate::config::Config;
@@ -17,6 +17,7 @@ use crate::dispatch::Dispatcher;
 use crate::dispatch::upstream::Upstream;
 use crate::providers::{KeyReloader, Providers};
 use crate::scheduler::{Planner, SchedulerActor};
+use crate::usage::Accounting;
 
 /// The request id of the request being served.
 #[derive(Debug, Clone)]
@@ -31,6 +32,7 @@ pub struct Gateway {
     handle: ServerHandle,
     reloader: KeyReloader,
     metrics_server: Option<Server>,
+    usage: Arc<Accounting>,
 }
 
 impl Gateway {
@@ -41,6 +43,23 @@ impl Gateway {
             tracing::warn!("{w}");
         }
         crate::metrics::init();
+        let usage = Accounting::open(&config.usage, config.tenants.clone())
+            .map_err(std::io::Error::other)?;
+        let keys = KeyStore::new(&config.keys);
+        for k in crate::usage::keys::load(&config.usage.database).map_err(std::io::Error::other)? {
+            if keys.contains_id(&k.id) {
+                tracing::warn!(key_id = %k.id, "a stored gateway key has the id of a config key; the config key wins");
+                continue;
+            }
+            keys.insert(
+                k.sha256,
+                &k.id,
+                &k.tenant,
+                &k.tier,
+                k.limits,
+                KeySource::Admin,
+            );
+        }
         let upstream = Upstream::new();
         let (scheduler, board) = SchedulerActor::new(&config);
         let scheduler = Supervisor::start(|_| scheduler);
@@ -60,7 +79,8 @@ impl Gateway {
             scheduler,
             dispatcher: Dispatcher::new(config.dispatch.clone(), upstream, providers),
             cache: crate::cache::Cache::new(&config),
-            keys: KeyStore::new(&config.keys),
+            keys,
+            usage: usage.clone(),
             admin_token: config.admin_token.clone(),
             max_body_bytes: config.max_body_bytes,
             providers: config.providers.clone(),
@@ -139,6 +159,7 @@ impl Gateway {
             handle,
             reloader,
             metrics_server,
+            usage,
         })
     }
 
@@ -153,21 +174,35 @@ impl Gateway {
         self
     }
 
-    /// Serves until the server stops (the metrics listener stops with it).
+    /// Serves until the server stops (the metrics listener stops with it), then commits
+    /// every usage record still queued (graceful shutdown loses nothing).
     pub async fn run(mut self) -> std::io::Result<()> {
         let metrics = self.metrics_server.take().map(|server| {
             let handle = server.handle();
             actix_web::rt::spawn(server);
             handle
         });
-        let result = match self.server.take() {
+        let served = match self.server.take() {
             Some(server) => server.await,
             None => Ok(()),
         };
         if let Some(handle) = metrics {
             handle.stop(true).await;
         }
-        result
+        let usage = self.usage.clone();
+        if tokio::task::spawn_blocking(move || usage.close())
+            .await
+            .is_err()
+        {
+            tracing::error!("usage ledger did not close cleanly");
+        }
+        tracing::info!("usage ledger flushed");
+        served
+    }
+
+    /// The usage accounting (ledger, quotas).
+    pub fn usage(&self) -> &Arc<Accounting> {
+        &self.usage
     }
 
     /// A handle to stop the server.

@@ -164,14 +164,21 @@ pub enum GatewayError {
         message: String,
         retry_after: Option<Duration>,
     },
-    /// Every candidate is at its rate limit (the gateway's own buckets): 429.
+    #[error("{}", upstream_message(.0))]
+    Upstream(UpstreamError),
+    /// A gateway key or tenant reached its USD budget (429 `budget_exceeded`).
+    #[error("{message}")]
+    BudgetExceeded {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// A gateway key or tenant reached its requests or tokens per minute, or every
+    /// candidate provider is at its rate limit (the gateway's own buckets): 429.
     #[error("{message}")]
     RateLimited {
         message: String,
-        retry_after: Duration,
+        retry_after: Option<Duration>,
     },
-    #[error("{}", upstream_message(.0))]
-    Upstream(UpstreamError),
     #[error("internal error")]
     Internal,
 }
@@ -246,11 +253,6 @@ impl GatewayError {
                 "service_unavailable",
                 Some("no_provider_available"),
             ),
-            Self::RateLimited { .. } => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limit_error",
-                Some("rate_limit_exceeded"),
-            ),
             Self::Upstream(e) => match e.class {
                 ErrorClass::InvalidRequest => {
                     (StatusCode::BAD_REQUEST, "invalid_request_error", None)
@@ -296,6 +298,16 @@ impl GatewayError {
                     Some(e.class.kind()),
                 ),
             },
+            Self::BudgetExceeded { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "insufficient_quota",
+                Some("budget_exceeded"),
+            ),
+            Self::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                Some("rate_limit_exceeded"),
+            ),
             Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", None),
         }
     }
@@ -314,6 +326,7 @@ impl GatewayError {
             Self::Unavailable { .. } => "unavailable",
             Self::RateLimited { .. } => "rate_limited",
             Self::Upstream(e) => e.class.kind(),
+            Self::BudgetExceeded { .. } => "budget_exceeded",
             Self::Internal => "internal",
         }
     }
@@ -337,8 +350,9 @@ impl GatewayError {
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::Unavailable { retry_after, .. } => *retry_after,
-            Self::RateLimited { retry_after, .. } => Some(*retry_after),
+            Self::Unavailable { retry_after, .. }
+            | Self::BudgetExceeded { retry_after, .. }
+            | Self::RateLimited { retry_after, .. } => *retry_after,
             Self::Upstream(e) => e.retry_after,
             _ => None,
         }

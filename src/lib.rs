@@ -12,6 +12,8 @@
 //! - [`providers`]: one supervised actor per provider: latency windows, breaker,
 //!   heartbeats, health published to the scheduler;
 //! - [`metrics`]: every exported metric and the `/metrics` exposition;
+//! - [`usage`]: one usage record per request, its cost, the SQLite ledger written off
+//!   the request path, and per-key/per-tenant rate limits and budgets;
 //! - [`dispatch`]: runs the plan: sends, retries, fails over, relays streams (optionally
 //!   re-chunked, `[streaming.rechunk]`);
 //! - [`adapters`]: one pure translator per provider wire format, plus the SSE reader;
@@ -32,6 +34,7 @@ pub mod metrics;
 pub mod mock;
 pub mod providers;
 pub mod scheduler;
+pub mod usage;
 
 /// The demo configuration, embedded so `switchyard demo` works from any directory.
 pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");

@@ -13,6 +13,8 @@ use tracing_subscriber::EnvFilter;
 const DEMO_KEY: &str = "sk-switchyard-demo";
 /// Demo admin token; demo only.
 const DEMO_ADMIN_TOKEN: &str = "switchyard-admin-demo";
+/// The embedded demo's usage ledger, in the system temp directory.
+const DEMO_USAGE_DB: &str = "switchyard-demo-usage.db";
 
 #[derive(Parser)]
 #[command(
@@ -127,11 +129,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             if let Some(addr) = gateway.metrics_addr {
                 tracing::info!(%addr, "metrics listening");
             }
-            let handle = gateway.handle();
-            actix_web::rt::spawn(async move {
-                let _ = tokio::signal::ctrl_c().await;
-                handle.stop(true).await;
-            });
+            stop_on_signal(gateway.handle());
             gateway.run().await?;
         }
         Command::Demo { listen, config } => {
@@ -139,7 +137,12 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             let host = mock.host();
             let config = match config {
                 Some(path) => Config::load(&path, Some(&host))?,
-                None => Config::from_toml(switchyard::DEMO_CONFIG, None, Some(&host))?,
+                None => {
+                    let mut c = Config::from_toml(switchyard::DEMO_CONFIG, None, Some(&host))?;
+                    // The embedded demo keeps its ledger out of the working directory.
+                    c.usage.database = std::env::temp_dir().join(DEMO_USAGE_DB);
+                    c
+                }
             };
             let gateway = Gateway::bind(config, &listen)?;
             reload_keys_on_sighup(gateway.key_reloader());
@@ -155,11 +158,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                  -H 'Content-Type: application/json' \
                  -d '{{\"model\":\"gpt-4o-mini\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello!\"}}]}}'\n"
             ));
-            let handle = gateway.handle();
-            actix_web::rt::spawn(async move {
-                let _ = tokio::signal::ctrl_c().await;
-                handle.stop(true).await;
-            });
+            stop_on_signal(gateway.handle());
             gateway.run().await?;
         }
         Command::Mock { listen } => {
@@ -192,6 +191,32 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
+}
+
+/// On SIGTERM or ctrl-c: stop accepting, let requests in flight finish, then
+/// [`Gateway::run`] commits the usage ledger before the process exits.
+fn stop_on_signal(handle: actix_web::dev::ServerHandle) {
+    actix_web::rt::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing requests in flight, then flushing usage");
+        handle.stop(true).await;
+    });
 }
 
 /// Writes the CLI's own output (not logs) to stdout.

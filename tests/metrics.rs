@@ -231,7 +231,10 @@ async fn every_dashboard_family_is_exported_with_its_type_and_labels() {
     let deadline = Instant::now() + CIRCUIT_DEADLINE;
     let exp = loop {
         let exp = scrape(&env.client, &metrics_url).await;
-        if exp.value("switchyard_circuit_state", &[("provider", "qwen")]) == Some(2.0) {
+        // The ledger commits usage within its flush interval: wait for the lag too.
+        if exp.value("switchyard_circuit_state", &[("provider", "qwen")]) == Some(2.0)
+            && exp.has("switchyard_usage_write_lag_seconds_count", &[])
+        {
             break exp;
         }
         assert!(Instant::now() < deadline, "qwen's circuit never opened");

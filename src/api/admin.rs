@@ -28,7 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Checks the admin token (compared as SHA-256 digests, so in constant time with
 /// respect to the token's content).
-fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), GatewayError> {
+pub(crate) fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), GatewayError> {
     let Some(expected) = &state.admin_token else {
         return Err(GatewayError::Unauthorized(
             "the admin API is disabled: no admin token is configured".to_owned(),

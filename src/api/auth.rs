@@ -1,15 +1,18 @@
-//! Gateway keys: `Authorization: Bearer <key>` → tenant and tier.
+//! Gateway keys: `Authorization: Bearer <key>` → tenant, tier and limits.
 //!
 //! Keys are held only as SHA-256 digests; a presented key is hashed and looked up, so
 //! the plain key is never stored and lookup time does not depend on how much of a
-//! guess matches a real key.
+//! guess matches a real key (the map compares digests of the guess, which an attacker
+//! cannot steer byte by byte). The store is a concurrent map: config keys are loaded at
+//! start, keys created or revoked through `/admin/keys` are added or removed live.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix_web::HttpRequest;
+use dashmap::DashMap;
+use serde::Serialize;
 
-use crate::config::{GatewayKeyConfig, key_digest};
+use crate::config::{GatewayKeyConfig, Limits, key_digest};
 use crate::error::GatewayError;
 
 /// Who a request is from.
@@ -18,35 +21,123 @@ pub struct Caller {
     pub key_id: Arc<str>,
     pub tenant: Arc<str>,
     pub tier: Arc<str>,
+    /// The key's own limits (the tenant's are looked up by name).
+    pub limits: Limits,
+}
+
+/// Where a key was defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeySource {
+    /// `[[keys]]` in the config: changed by editing the config.
+    Config,
+    /// `POST /admin/keys`: persisted in the usage database.
+    Admin,
+}
+
+/// A key as `GET /admin/keys` lists it (never the key or its digest).
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyView {
+    pub id: String,
+    pub tenant: String,
+    pub tier: String,
+    #[serde(flatten)]
+    pub limits: Limits,
+    pub source: KeySource,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    caller: Caller,
+    source: KeySource,
 }
 
 /// Digest → caller.
 #[derive(Debug, Default)]
 pub struct KeyStore {
-    by_digest: HashMap<[u8; 32], Caller>,
+    by_digest: DashMap<[u8; 32], Entry>,
 }
 
 impl KeyStore {
     /// Indexes the configured keys.
     pub fn new(keys: &[GatewayKeyConfig]) -> Self {
-        let by_digest = keys
+        let store = Self::default();
+        for k in keys {
+            store.insert(
+                k.sha256,
+                &k.id,
+                &k.tenant,
+                &k.tier,
+                k.limits,
+                KeySource::Config,
+            );
+        }
+        store
+    }
+
+    /// Adds (or replaces) a key.
+    pub fn insert(
+        &self,
+        sha256: [u8; 32],
+        id: &str,
+        tenant: &str,
+        tier: &str,
+        limits: Limits,
+        source: KeySource,
+    ) {
+        self.by_digest.insert(
+            sha256,
+            Entry {
+                caller: Caller {
+                    key_id: id.into(),
+                    tenant: tenant.into(),
+                    tier: tier.into(),
+                    limits,
+                },
+                source,
+            },
+        );
+    }
+
+    /// Whether a key has this id.
+    pub fn contains_id(&self, id: &str) -> bool {
+        self.by_digest.iter().any(|e| &*e.caller.key_id == id)
+    }
+
+    /// Where the key with this id was defined.
+    pub fn source_of(&self, id: &str) -> Option<KeySource> {
+        self.by_digest
             .iter()
-            .map(|k| {
-                (
-                    k.sha256,
-                    Caller {
-                        key_id: k.id.as_str().into(),
-                        tenant: k.tenant.as_str().into(),
-                        tier: k.tier.as_str().into(),
-                    },
-                )
+            .find(|e| &*e.caller.key_id == id)
+            .map(|e| e.source)
+    }
+
+    /// Removes the key with this id; returns whether there was one.
+    pub fn remove_id(&self, id: &str) -> bool {
+        let before = self.by_digest.len();
+        self.by_digest.retain(|_, e| &*e.caller.key_id != id);
+        self.by_digest.len() < before
+    }
+
+    /// Every key, by id.
+    pub fn list(&self) -> Vec<KeyView> {
+        let mut out: Vec<KeyView> = self
+            .by_digest
+            .iter()
+            .map(|e| KeyView {
+                id: e.caller.key_id.to_string(),
+                tenant: e.caller.tenant.to_string(),
+                tier: e.caller.tier.to_string(),
+                limits: e.caller.limits,
+                source: e.source,
             })
             .collect();
-        Self { by_digest }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
     }
 
     /// The caller behind the request's bearer key.
-    pub fn authenticate(&self, req: &HttpRequest) -> Result<&Caller, GatewayError> {
+    pub fn authenticate(&self, req: &HttpRequest) -> Result<Caller, GatewayError> {
         let key = bearer_token(req).ok_or_else(|| {
             GatewayError::Unauthorized(
                 "you didn't provide an API key: send it in an Authorization header using Bearer auth (Authorization: Bearer YOUR_KEY)".to_owned(),
@@ -54,6 +145,7 @@ impl KeyStore {
         })?;
         self.by_digest
             .get(&key_digest(key))
+            .map(|e| e.caller.clone())
             .ok_or_else(|| GatewayError::Unauthorized("incorrect API key provided".to_owned()))
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use bytes::BytesMut;
 use futures_util::StreamExt;
 
@@ -17,6 +17,7 @@ use crate::dispatch::Failed;
 use crate::error::GatewayError;
 use crate::scheduler::weights::PartialWeights;
 use crate::scheduler::{Draws, PlanRequest};
+use crate::usage::Ticket;
 
 /// The chat completions handler.
 pub async fn completions(
@@ -25,10 +26,33 @@ pub async fn completions(
     payload: web::Payload,
 ) -> HttpResponse {
     let mut route = None;
-    let resp = match handle(&state, &req, payload, &mut route).await {
+    let caller = match state.keys.authenticate(&req) {
+        Ok(c) => c,
+        Err(e) => {
+            let resp = e.error_response();
+            crate::metrics::record_request(&resp, None);
+            return resp;
+        }
+    };
+    let request_id = req
+        .extensions()
+        .get::<crate::app::RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    // Finished exactly once: below on failure, by the cache or the stream relay on an
+    // answer, or by its Drop if the client hangs up.
+    let mut ticket = Some(state.usage.ticket(&caller, request_id));
+    let result = match state.usage.admit(&caller) {
+        Ok(()) => handle(&state, &req, payload, &caller, &mut ticket, &mut route).await,
+        Err(e) => Err(early(e)),
+    };
+    let resp = match result {
         Ok(resp) => resp,
         Err(Failed { error, attempts }) => {
             let mut resp = error.error_response();
+            if let Some(t) = ticket.take() {
+                t.failed(resp.status().as_u16(), attempts);
+            }
             if attempts > 0 {
                 resp.headers_mut().insert(
                     actix_web::http::header::HeaderName::from_static(headers::ATTEMPTS),
@@ -50,9 +74,10 @@ async fn handle(
     state: &AppState,
     req: &HttpRequest,
     payload: web::Payload,
+    caller: &crate::api::auth::Caller,
+    ticket: &mut Option<Ticket>,
     route: &mut Option<Arc<str>>,
 ) -> Result<HttpResponse, Failed> {
-    let caller = state.keys.authenticate(req).map_err(early)?;
     check_content_type(req).map_err(early)?;
     let body = read_body(req, payload, state.max_body_bytes)
         .await
@@ -87,6 +112,9 @@ async fn handle(
             )
             .map_err(early)?
     };
+    if let Some(t) = ticket.as_mut() {
+        t.set_route(plan.route.as_deref());
+    }
     route.clone_from(&plan.route);
     let call = cache::Call {
         caller,
@@ -94,6 +122,7 @@ async fn handle(
         route: plan.route.as_deref(),
         route_header: hints.route,
         directive: cache::Directive::from_headers(req.headers()),
+        ticket: ticket.take(),
         timeout: hints.timeout_ms.map(|ms| Duration::from_millis(ms as u64)),
         latency_budget: hints
             .max_latency_ms

@@ -5,7 +5,9 @@ pub mod admin;
 pub mod auth;
 pub mod chat;
 pub mod headers;
+pub mod keys;
 pub mod models;
+pub mod usage;
 
 use std::sync::Arc;
 
@@ -35,6 +37,8 @@ pub struct AppState {
     pub models: Vec<Arc<ModelConfig>>,
     /// The config as loaded, for `GET /admin/routes`.
     pub config: Arc<Config>,
+    /// Usage ledger, quotas and budgets.
+    pub usage: Arc<crate::usage::Accounting>,
 }
 
 /// Registers every route but `/metrics` ([`configure_metrics`]).
@@ -55,6 +59,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     )
     .configure(admin::configure)
+    .configure(keys::configure)
+    .configure(usage::configure)
     .service(
         web::resource("/healthz")
             .route(web::get().to(healthz))

@@ -31,6 +31,8 @@ use crate::canonical::{ChatRequest, ChatResponse, ChunkEncoder, ids};
 use crate::config::{CacheConfig, CacheMode, Config, ModelConfig};
 use crate::dispatch::{Answered, Dispatcher, Failed, Outcome, RunOptions};
 use crate::error::GatewayError;
+use crate::usage::{CacheStatus, Ticket};
+use actix_web::ResponseError;
 use flight::{End, Flight, Head, Step, Subscription, Tee};
 use key::{Key, Target};
 pub use outcome::{CacheOutcome, Directive, saved_cost_usd};
@@ -65,6 +67,8 @@ pub struct Call<'a> {
     /// The `x-switchyard-route` header, if any.
     pub route_header: Option<&'a str>,
     pub directive: Directive,
+    /// The request's usage record, finished here (or by the stream it returns).
+    pub ticket: Option<Ticket>,
     /// The client's deadline and latency budget, for the dispatcher.
     pub timeout: Option<Duration>,
     pub latency_budget: Option<Duration>,
@@ -141,6 +145,7 @@ impl Cache {
     /// running the dispatcher (shared with whoever joins meanwhile).
     pub async fn serve(&self, dispatcher: &Dispatcher, call: Call<'_>) -> Result<Reply, Failed> {
         let (mode, ttl) = self.mode(call.route);
+        let mut ticket = call.ticket;
         if mode == CacheMode::Off || call.directive == Directive::Bypass {
             crate::metrics::record_cache_event(CacheOutcome::Bypass.as_str());
             let opts = RunOptions {
@@ -148,13 +153,29 @@ impl Cache {
                 timeout: call.timeout,
                 latency_budget: call.latency_budget,
             };
-            let (outcome, answered) = dispatcher
-                .run_with(&call.chat, call.candidates, opts)
-                .await?;
+            if let Some(t) = ticket.as_mut() {
+                t.set_cache(CacheStatus::Bypass);
+            }
+            let (outcome, answered) =
+                match dispatcher.run_with(&call.chat, call.candidates, opts).await {
+                    Ok(done) => done,
+                    Err(f) => return Err(fail_ticket(ticket, f)),
+                };
+            if let Some(t) = ticket.as_mut() {
+                t.set_answered(&answered.model, answered.attempts);
+            }
             let served = match outcome {
-                Outcome::Complete(r) => Served::Complete(r),
+                Outcome::Complete(r) => {
+                    if let Some(t) = ticket.take() {
+                        t.finish(&r.usage, 200, None);
+                    }
+                    Served::Complete(r)
+                }
                 Outcome::Stream(relay) => Served::Stream(Box::pin(
-                    (*relay).with_tenant(call.caller.tenant.clone()).into_sse(),
+                    (*relay)
+                        .with_tenant(call.caller.tenant.clone())
+                        .with_usage(ticket)
+                        .into_sse(),
                 )),
             };
             return Ok(Reply {
@@ -213,13 +234,43 @@ impl Cache {
             };
             actix_web::rt::spawn(job.run());
         }
+        let status = match outcome {
+            CacheOutcome::Hit => CacheStatus::Hit,
+            CacheOutcome::Miss => CacheStatus::Miss,
+            CacheOutcome::Coalesced => CacheStatus::Coalesced,
+            CacheOutcome::Bypass => CacheStatus::Bypass,
+        };
         let (served, head) = if stream {
-            let head = sub.head().await?;
-            let sse = sse(sub, ChunkEncoder::new(&head.model.name, include_usage));
+            let head = match sub.head().await {
+                Ok(h) => h,
+                Err(f) => return Err(fail_ticket(ticket, f)),
+            };
+            let record = ticket.map(|t| Record {
+                ticket: t,
+                status,
+                head: head.clone(),
+            });
+            let sse = sse(
+                sub,
+                ChunkEncoder::new(&head.model.name, include_usage),
+                record,
+            );
             (Served::Stream(Box::pin(sse)), head)
         } else {
-            let (head, events, end) = sub.complete().await?;
-            (Served::Complete(complete(&head, &events, end)), head)
+            let (head, events, end) = match sub.complete().await {
+                Ok(done) => done,
+                Err(f) => return Err(fail_ticket(ticket, f)),
+            };
+            let r = complete(&head, &events, end);
+            if let Some(t) = ticket {
+                Record {
+                    ticket: t,
+                    status,
+                    head: head.clone(),
+                }
+                .finish(&r.usage);
+            }
+            (Served::Complete(r), head)
         };
         Ok(Reply {
             served,
@@ -261,16 +312,17 @@ fn complete(head: &Head, events: &[crate::canonical::StreamEvent], end: End) -> 
 fn sse(
     sub: Subscription,
     encoder: ChunkEncoder,
+    record: Option<Record>,
 ) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
-    futures_util::stream::unfold(Some((sub, encoder)), |state| async move {
-        let (mut sub, mut enc) = state?;
+    futures_util::stream::unfold(Some((sub, encoder, record)), |state| async move {
+        let (mut sub, mut enc, record) = state?;
         let mut out = BytesMut::new();
         match sub.next().await? {
             Step::Events(events) => {
                 for ev in &events {
                     enc.push(ev, &mut out);
                 }
-                Some((Ok(out.freeze()), Some((sub, enc))))
+                Some((Ok(out.freeze()), Some((sub, enc, record))))
             }
             Step::End(End::Done { usage, complete }) => {
                 if let Some(r) = complete {
@@ -279,14 +331,52 @@ fn sse(
                     }
                 }
                 enc.finish(usage, &mut out);
+                if let Some(rec) = record {
+                    rec.finish(&enc.usage().unwrap_or(usage));
+                }
                 Some((Ok(out.freeze()), None))
             }
             Step::End(End::Failed(f)) => {
                 write_event(&mut out, &f.error.body());
+                if let Some(rec) = record {
+                    rec.ticket
+                        .failed(f.error.status_code().as_u16(), f.attempts);
+                }
                 Some((Ok(out.freeze()), None))
             }
         }
     })
+}
+
+/// A client's usage ticket and how the cache answered it. Dropped unfinished (the
+/// client hung up), the ticket records the request as closed by the client.
+struct Record {
+    ticket: Ticket,
+    status: CacheStatus,
+    head: Head,
+}
+
+impl Record {
+    /// A miss pays the provider; a hit or a coalesced answer records zero provider
+    /// cost and the cost it saved.
+    fn finish(mut self, usage: &crate::canonical::Usage) {
+        if self.status == CacheStatus::Miss {
+            self.ticket
+                .set_answered(&self.head.model, self.head.attempts);
+            self.ticket.set_cache(CacheStatus::Miss);
+            self.ticket.finish(usage, 200, None);
+        } else {
+            self.ticket.cache_hit(&self.head.model, usage, self.status);
+        }
+    }
+}
+
+/// Records a failed request on its ticket and passes the failure on.
+fn fail_ticket(ticket: Option<Ticket>, f: Failed) -> Failed {
+    if let Some(t) = ticket {
+        t.failed(f.error.status_code().as_u16(), f.attempts);
+    }
+    f
 }
 
 /// The upstream call of a flight, run in its own task so that it does not depend on

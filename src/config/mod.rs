@@ -7,6 +7,7 @@ pub mod cache;
 pub mod dispatch;
 pub mod raw;
 pub mod secret;
+pub mod usage;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ pub use cache::{CacheConfig, CacheMode, RouteCache};
 pub use dispatch::RateLimits;
 use raw::RawConfig;
 pub use secret::{Resolved, Secret, SecretSource};
+pub use usage::{Limits, UsageConfig};
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -68,6 +70,10 @@ pub struct Config {
     pub health: HealthConfig,
     pub scheduler: SchedulerConfig,
     pub cache: CacheConfig,
+    /// `[usage]`: the ledger.
+    pub usage: UsageConfig,
+    /// `[tenants.NAME]`: limits shared by a tenant's keys.
+    pub tenants: BTreeMap<String, Limits>,
     /// Things that load but deserve the operator's attention (disabled providers).
     pub warnings: Vec<String>,
     /// Where relative secret files resolve (the config file's folder), for key reloads.
@@ -223,6 +229,7 @@ pub struct GatewayKeyConfig {
     pub sha256: [u8; 32],
     pub tenant: String,
     pub tier: String,
+    pub limits: Limits,
 }
 
 impl Config {
@@ -525,11 +532,31 @@ pub fn validate(
                 format!("no tier named '{tier}'"),
             ));
         }
+        let limits = Limits {
+            requests_per_minute: k.requests_per_minute,
+            tokens_per_minute: k.tokens_per_minute,
+            budget_usd_per_day: k.budget_usd_per_day,
+            budget_usd_per_month: k.budget_usd_per_month,
+        };
+        limits.validate(&at)?;
+        if keys.iter().any(|c: &GatewayKeyConfig| c.id == k.id) {
+            return Err(invalid(
+                format!("{at}.id"),
+                format!("key id '{}' is used twice", k.id),
+            ));
+        }
+        if !usage::is_valid_tenant(&k.tenant) {
+            return Err(invalid(
+                format!("{at}.tenant"),
+                "expected 1 to 64 letters, digits, '-', '_' or '.'",
+            ));
+        }
         keys.push(GatewayKeyConfig {
             id: k.id,
             sha256,
             tenant: k.tenant,
             tier,
+            limits,
         });
     }
 
@@ -550,6 +577,9 @@ pub fn validate(
         .as_ref()
         .map(validate_rechunk)
         .transpose()?;
+    for (name, limits) in &raw.tenants {
+        limits.validate(&format!("tenants.{name}"))?;
+    }
     let health = validate_health(&raw.health)?;
     let scheduler = validate_scheduler(&raw.scheduler)?;
     let cache = cache::validate(&raw.cache)?;
@@ -578,6 +608,8 @@ pub fn validate(
         models,
         routes,
         keys,
+        usage: usage::validate_usage(&raw.usage)?,
+        tenants: raw.tenants,
         warnings,
     })
 }

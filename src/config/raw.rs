@@ -39,6 +39,12 @@ pub struct RawConfig {
     pub scheduler: RawScheduler,
     #[serde(default)]
     pub cache: RawCache,
+    /// `[usage]`: the ledger.
+    #[serde(default)]
+    pub usage: super::usage::RawUsage,
+    /// `[tenants.NAME]`: limits shared by every key of the tenant.
+    #[serde(default)]
+    pub tenants: BTreeMap<String, super::usage::Limits>,
 }
 
 /// `[health]`: how provider actors measure and judge health.
@@ -264,4 +270,12 @@ pub struct RawGatewayKey {
     pub tenant: String,
     /// What the key is entitled to. Default "default".
     pub tier: Option<String>,
+    /// Requests per minute for this key.
+    pub requests_per_minute: Option<u64>,
+    /// Tokens per minute for this key.
+    pub tokens_per_minute: Option<u64>,
+    /// USD per UTC day for this key.
+    pub budget_usd_per_day: Option<f64>,
+    /// USD per UTC month for this key.
+    pub budget_usd_per_month: Option<f64>,
 }

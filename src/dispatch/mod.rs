@@ -406,7 +406,7 @@ impl Run<'_> {
             {
                 GatewayError::RateLimited {
                     message: "every candidate provider is at its rate limit; retry after the indicated time".to_owned(),
-                    retry_after: free_in.max(Duration::from_secs(1)),
+                    retry_after: Some(free_in.max(Duration::from_secs(1))),
                 }
             }
             _ if self.deadline_passed => GatewayError::Upstream(UpstreamError::new(
@@ -416,7 +416,7 @@ impl Run<'_> {
             (_, Some(e)) => e.into(),
             (Some(free_in), None) => GatewayError::RateLimited {
                 message: "every candidate provider is at its rate limit; retry after the indicated time".to_owned(),
-                retry_after: free_in.max(Duration::from_secs(1)),
+                retry_after: Some(free_in.max(Duration::from_secs(1))),
             },
             (None, None) => GatewayError::Unavailable {
                 message: "no candidate could be tried: no provider key in rotation".to_owned(),

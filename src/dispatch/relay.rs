@@ -56,6 +56,8 @@ pub struct RelayStream {
     /// Who is billed, for the cost metric (`-` until [`RelayStream::with_tenant`]).
     tenant: Option<Arc<str>>,
     _open: crate::metrics::OpenStream,
+    /// Finished when the stream ends, fails, or is dropped (client gone).
+    usage: Option<crate::usage::Ticket>,
 }
 
 impl RelayStream {
@@ -108,6 +110,7 @@ impl RelayStream {
             sink: None,
             tenant: None,
             _open: crate::metrics::OpenStream::start(),
+            usage: None,
         })
     }
 
@@ -134,6 +137,12 @@ impl RelayStream {
     /// Names the tenant the stream's cost is recorded under.
     pub fn with_tenant(mut self, tenant: Arc<str>) -> Self {
         self.tenant = Some(tenant);
+        self
+    }
+
+    /// Attaches the request's usage ticket, finished when the stream ends.
+    pub fn with_usage(mut self, ticket: Option<crate::usage::Ticket>) -> Self {
+        self.usage = ticket;
         self
     }
 
@@ -202,6 +211,9 @@ impl RelayStream {
                                 crate::metrics::record_usage(&r.model, tenant, &usage);
                                 r.succeeded(self.ttft, Some(usage.completion_tokens));
                             }
+                            if let Some(t) = self.usage.take() {
+                                t.finish(&usage, 200, self.ttft);
+                            }
                         }
                         Err(e) => self.fail(e, &mut out),
                     }
@@ -262,6 +274,25 @@ impl RelayStream {
         if let Some(sink) = &mut self.sink {
             sink.end(Err(&e));
         }
-        write_event(out, &GatewayError::Upstream(e).body());
+        let error = GatewayError::Upstream(e);
+        if let Some(t) = self.usage.take() {
+            let usage = self.encoder.usage().unwrap_or(self.estimated_usage());
+            t.finish(
+                &usage,
+                actix_web::ResponseError::status_code(&error).as_u16(),
+                self.ttft,
+            );
+        }
+        write_event(out, &error.body());
+    }
+}
+
+/// The client went away mid-stream: the tokens sent so far are estimated and recorded.
+impl Drop for RelayStream {
+    fn drop(&mut self) {
+        if let Some(t) = self.usage.take() {
+            let usage = self.encoder.usage().unwrap_or(self.estimated_usage());
+            t.finish(&usage, crate::usage::STATUS_CLIENT_CLOSED, self.ttft);
+        }
     }
 }

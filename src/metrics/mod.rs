@@ -17,7 +17,7 @@ pub mod record;
 
 use std::sync::OnceLock;
 
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub use record::*;
@@ -180,6 +180,24 @@ pub const FAMILIES: &[Family] = &[
         "Time from a request's end to its usage record being written to the ledger",
     ),
     family(
+        "switchyard_usage_records_total",
+        Counter,
+        &[],
+        "Usage records committed to the ledger",
+    ),
+    family(
+        "switchyard_usage_dropped_total",
+        Counter,
+        &[],
+        "Usage records lost: submitted after the ledger closed, or beyond the retry backlog",
+    ),
+    family(
+        "switchyard_usage_queue_full_total",
+        Counter,
+        &[],
+        "Usage records handed to the ledger through the blocking pool because its queue was full",
+    ),
+    family(
         "switchyard_cache_events_total",
         Counter,
         &["result"],
@@ -237,11 +255,11 @@ pub const FAMILIES: &[Family] = &[
 
 /// Families described above that ordinary traffic does not produce: they appear only
 /// after a provider key is revoked, a token bucket runs dry or identical requests
-/// overlap (or, for the usage lag,
-/// when no ledger runs). `.ci/prometheus-check.sh` reports panels that only use them as
+/// overlap (). `.ci/prometheus-check.sh` reports panels that only use them as
 /// "no data (metric not produced yet)" instead of failing.
 pub const PENDING: &[&str] = &[
-    "switchyard_usage_write_lag_seconds",
+    "switchyard_usage_dropped_total",
+    "switchyard_usage_queue_full_total",
     "switchyard_rate_limited_total",
     "switchyard_provider_key_disabled_total",
     "switchyard_cache_coalesced_waiters",
@@ -311,4 +329,23 @@ pub fn record_cache_evictions(n: u64) {
 /// A coalesced client started (`1.0`) or stopped (`-1.0`) waiting on a shared call.
 pub fn record_cache_waiters(delta: f64) {
     gauge!("switchyard_cache_coalesced_waiters").increment(delta);
+}
+
+/// Counts records committed and their write lag.
+pub fn record_usage_written(records: &[crate::usage::UsageRecord], added: usize) {
+    counter!("switchyard_usage_records_total").increment(added as u64);
+    let lag = histogram!("switchyard_usage_write_lag_seconds");
+    for r in records {
+        lag.record(r.ended.elapsed().as_secs_f64());
+    }
+}
+
+/// Counts lost usage records.
+pub fn record_usage_dropped(n: u64) {
+    counter!("switchyard_usage_dropped_total").increment(n);
+}
+
+/// Counts a hand-off that found the ledger's queue full.
+pub fn record_usage_queue_full() {
+    counter!("switchyard_usage_queue_full_total").increment(1);
 }

@@ -74,6 +74,8 @@ pub struct TestEnv {
     pub client: reqwest::Client,
     /// The simulated providers, for direct access to their state.
     pub mock: MockServer,
+    /// Holds this test's usage ledger file; removed when the test ends.
+    pub usage_dir: tempfile::TempDir,
 }
 
 impl TestEnv {
@@ -96,6 +98,12 @@ impl TestEnv {
         let mut config = Config::from_toml(config_toml, None, Some(&mock.host()))
             .unwrap_or_else(|e| panic!("test config is invalid: {e}\n{config_toml}"));
         config.workers = Some(GATEWAY_WORKERS);
+        let usage_dir = tempfile::tempdir().expect("temp dir for the usage ledger");
+        if config.usage.database
+            == std::path::Path::new(switchyard::config::usage::DEFAULT_USAGE_DATABASE)
+        {
+            config.usage.database = usage_dir.path().join("usage.db");
+        }
         let gateway = Gateway::bind(config, "127.0.0.1:0")
             .expect("gateway binds")
             .spawn();
@@ -108,6 +116,7 @@ impl TestEnv {
             mock_url: format!("http://{}", mock.host()),
             client,
             mock,
+            usage_dir,
         }
     }
 

@@ -1,0 +1,101 @@
+//! The canonical usage record: one per client request, whatever provider answered.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+/// How the response cache took part in a request (`x-switchyard-cache`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheStatus {
+    /// Replayed from the cache: no provider was called.
+    Hit,
+    /// Looked up, not found, answered by a provider.
+    Miss,
+    /// Shared the answer of an identical request already in flight.
+    Coalesced,
+    /// The client asked to skip the cache (`x-switchyard-cache: bypass`).
+    Bypass,
+    /// No cache is involved (disabled, or the request failed before the lookup).
+    None,
+}
+
+impl CacheStatus {
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::Coalesced => "coalesced",
+            Self::Bypass => "bypass",
+            Self::None => "none",
+        }
+    }
+
+    /// Whether the answer came without a provider call of its own.
+    pub fn is_served_from_cache(self) -> bool {
+        matches!(self, Self::Hit | Self::Coalesced)
+    }
+}
+
+/// One request's usage, as stored in the ledger and returned by
+/// `GET /v1/usage/records`. Token counts follow OpenAI's convention:
+/// `prompt_tokens` includes cached and cache-write tokens, `completion_tokens`
+/// includes reasoning tokens.
+#[derive(Debug, Clone, Serialize)]
+pub struct UsageRecord {
+    /// Unique per record (the ledger ignores a second insert with the same id).
+    pub id: String,
+    /// The request's `x-request-id` (client-supplied ids may repeat; `id` does not).
+    pub request_id: String,
+    /// When the request ended, in milliseconds since the Unix epoch.
+    pub ts_ms: i64,
+    pub tenant: Arc<str>,
+    pub key_id: Arc<str>,
+    /// The route the plan came from, when the request named or matched one.
+    pub route: Option<String>,
+    /// The provider that answered ("" when none did).
+    pub provider: String,
+    /// The model that answered ("" when none did).
+    pub model: String,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cached_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub reasoning_tokens: u64,
+    /// The provider reported no usage; the gateway estimated it.
+    pub estimated: bool,
+    /// What the provider charges for this request, from the configured prices.
+    pub cost_usd: f64,
+    /// What a cache hit saved: the cost the request would have had.
+    pub saving_usd: f64,
+    /// From the request's arrival to its last byte (or failure).
+    pub latency_ms: u64,
+    /// Time to the first streamed event, for streams.
+    pub ttft_ms: Option<u64>,
+    /// The HTTP status the client got; 499 when the client went away first.
+    pub status: u16,
+    /// Upstream attempts made.
+    pub attempts: u32,
+    pub cache: CacheStatus,
+    /// When the record was handed to the ledger, for the write-lag metric.
+    #[serde(skip)]
+    pub ended: Instant,
+}
+
+impl UsageRecord {
+    /// Prompt plus completion tokens.
+    pub fn total_tokens(&self) -> u64 {
+        self.prompt_tokens + self.completion_tokens
+    }
+}
+
+/// `use_` followed by 24 random alphanumerics: unique per record.
+pub fn record_id() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    let mut id = String::with_capacity(28);
+    id.push_str("use_");
+    Alphanumeric.append_string(&mut rand::rng(), &mut id, 24);
+    id
+}
