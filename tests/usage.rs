@@ -362,3 +362,31 @@ async fn tenant_request_limit_applies_across_its_keys() {
     assert!(!header(&headers, "retry-after").is_empty());
     assert_eq!(env.upstream_requests("openai").await, answered);
 }
+
+#[actix_web::test]
+async fn a_cache_hit_is_recorded_with_zero_provider_cost_and_its_saving() {
+    let env = TestEnv::start(&config()).await;
+    let mut body = user_says("claude-haiku-4-5", QUESTION);
+    body["temperature"] = serde_json::json!(0);
+    for expected in ["miss", "hit"] {
+        let (status, headers, _) = env.chat(body.clone()).await;
+        assert_eq!(status, 200);
+        assert_eq!(common::header(&headers, "x-switchyard-cache"), expected);
+    }
+    let records = records_at_least(&env, 2).await;
+    let miss = records
+        .iter()
+        .find(|r| r["cache"] == "miss")
+        .expect("a miss");
+    let hit = records.iter().find(|r| r["cache"] == "hit").expect("a hit");
+    let paid = miss["cost_usd"].as_f64().expect("cost");
+    let expected = (PROMPT_TOKENS as f64 * 1.00 + COMPLETION_TOKENS as f64 * 5.00) / 1e6;
+    assert!((paid - expected).abs() < 1e-12, "{miss}");
+    assert_eq!(hit["cost_usd"], 0.0, "{hit}");
+    assert_eq!(hit["attempts"], 0, "{hit}");
+    let saved = hit["saving_usd"].as_f64().expect("saving");
+    assert!(
+        (saved - expected).abs() < 1e-12,
+        "the hit saved what the miss paid: {hit}"
+    );
+}

@@ -139,7 +139,9 @@ fn start_load(
                         .post(format!("{url}/v1/chat/completions"))
                         .bearer_auth(KEY)
                         .header("x-request-id", &id)
-                        .json(&json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}))
+                        // Distinct prompts: identical ones would be coalesced into one
+                        // provider call, and the test counts provider calls.
+                        .json(&json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": format!("hi {id}")}]}))
                         .send()
                         .await;
                     match resp {
