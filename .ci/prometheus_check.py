@@ -86,8 +86,11 @@ class Traffic:
         self.mock = mock
         self.statuses = {}
 
-    def chat(self, model, text="Hello there", stream=False, key=KEY, route=None, tools=False):
+    def chat(self, model, text="Hello there", stream=False, key=KEY, route=None, tools=False,
+             temperature=None):
         body = {"model": model, "messages": [{"role": "user", "content": text}]}
+        if temperature is not None:
+            body["temperature"] = temperature
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
@@ -123,6 +126,10 @@ class Traffic:
         jobs.append(lambda: self.chat("auto", key=FREE_KEY))
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda f: f(), jobs))
+        # Deterministic requests are cached: each is a miss, then a hit.
+        for i in range(3):
+            for _ in range(2):
+                self.chat("gpt-4o-mini", f"Cache me {i}", temperature=0)
 
     def failures(self, prom):
         # Client errors: bad key, unknown model, malformed body.

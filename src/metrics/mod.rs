@@ -254,8 +254,8 @@ pub const FAMILIES: &[Family] = &[
 ];
 
 /// Families described above that ordinary traffic does not produce: they appear only
-/// after a provider key is revoked, a token bucket runs dry or identical requests
-/// overlap (). `.ci/prometheus-check.sh` reports panels that only use them as
+/// after a provider key is revoked, a token bucket runs dry, identical requests
+/// overlap or the cache outgrows its bound (). `.ci/prometheus-check.sh` reports panels that only use them as
 /// "no data (metric not produced yet)" instead of failing.
 pub const PENDING: &[&str] = &[
     "switchyard_usage_dropped_total",
@@ -264,6 +264,7 @@ pub const PENDING: &[&str] = &[
     "switchyard_provider_key_disabled_total",
     "switchyard_cache_coalesced_waiters",
     "switchyard_rate_limit_queue_depth",
+    "switchyard_cache_evictions_total",
 ];
 
 /// The family named `name`, if it is one.
