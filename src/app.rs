@@ -133,6 +133,13 @@ impl Gateway {
                     }
                 })
         })
+        // Stream chunks are small writes: without TCP_NODELAY, Nagle holds each one
+        // back until the client's (delayed) ACK of the previous one, up to 40 ms.
+        .on_connect(|conn, _| {
+            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                let _ = tcp.set_nodelay(true);
+            }
+        })
         .disable_signals();
         if let Some(n) = config.workers {
             server = server.workers(n);

@@ -43,6 +43,8 @@ struct Setup {
     mock: MockServer,
     gateway: Gateway,
     http: reqwest::Client,
+    /// The usage ledger's folder, removed with the test.
+    _ledger: tempfile::TempDir,
 }
 
 async fn start() -> Setup {
@@ -52,7 +54,10 @@ async fn start() -> Setup {
     )
     .await
     .expect("the mock starts");
-    let config = Config::from_toml(CONFIG, None, Some(&mock.host())).expect("the config is valid");
+    let mut config =
+        Config::from_toml(CONFIG, None, Some(&mock.host())).expect("the config is valid");
+    let ledger = tempfile::tempdir().expect("temp dir");
+    config.usage.database = ledger.path().join("usage.db");
     let gateway = Gateway::bind(config, "127.0.0.1:0")
         .expect("the gateway binds")
         .spawn();
@@ -60,6 +65,7 @@ async fn start() -> Setup {
         mock,
         gateway,
         http: reqwest::Client::new(),
+        _ledger: ledger,
     }
 }
 

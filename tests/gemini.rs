@@ -49,6 +49,8 @@ struct Env {
     _mock: MockServer,
     gateway: Gateway,
     http: reqwest::Client,
+    /// The usage ledger's folder, removed with the test.
+    _ledger: tempfile::TempDir,
 }
 
 impl Env {
@@ -56,7 +58,10 @@ impl Env {
         let mock = MockServer::start("127.0.0.1:0", MockState::default_set())
             .await
             .expect("mock starts");
-        let config = Config::from_toml(CONFIG, None, Some(&mock.host())).expect("config is valid");
+        let mut config =
+            Config::from_toml(CONFIG, None, Some(&mock.host())).expect("config is valid");
+        let ledger = tempfile::tempdir().expect("temp dir");
+        config.usage.database = ledger.path().join("usage.db");
         let gateway = Gateway::bind(config, "127.0.0.1:0")
             .expect("gateway binds")
             .spawn();
@@ -64,6 +69,7 @@ impl Env {
             _mock: mock,
             gateway,
             http: reqwest::Client::new(),
+            _ledger: ledger,
         }
     }
 

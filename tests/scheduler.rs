@@ -122,6 +122,8 @@ struct Env {
     mock: MockServer,
     url: String,
     http: reqwest::Client,
+    /// The usage ledger's folder, removed with the test.
+    _ledger: tempfile::TempDir,
 }
 
 impl Env {
@@ -135,12 +137,15 @@ impl Env {
         let mock = MockServer::start("127.0.0.1:0", MockState::new(&specs))
             .await
             .unwrap();
-        let cfg = Config::from_toml(&config(extra), None, Some(&mock.host())).unwrap();
+        let mut cfg = Config::from_toml(&config(extra), None, Some(&mock.host())).unwrap();
+        let ledger = tempfile::tempdir().unwrap();
+        cfg.usage.database = ledger.path().join("usage.db");
         let gw = Gateway::bind(cfg, "127.0.0.1:0").unwrap().spawn();
         let env = Self {
             url: gw.url(),
             mock,
             http: reqwest::Client::new(),
+            _ledger: ledger,
         };
         // Cheap-and-slow versus dear-and-fast, in measurements as in priors.
         env.knobs("cheap", json!({"latency_ms": 200})).await;
