@@ -7,6 +7,7 @@
 //! thread, so no request ever waits on the actor.
 
 pub mod actor;
+pub mod explain;
 pub mod plan;
 pub mod score;
 pub mod weights;

@@ -7,22 +7,20 @@
 //! given the snapshot and the random draws, and allocates only the plan itself (plus
 //! the explanation when one is asked for).
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-use serde::Serialize;
 use tokio::time::Instant;
 
 use super::actor::Snapshot;
+pub use super::explain::{Decision, Explained, Explanation};
+use super::explain::{DecisionLog, explain_entry};
 use super::score::{self, CandidateInput, LatencySource, Terms};
 use super::weights::{PartialWeights, Weights};
 use crate::config::{Config, ModelConfig, RouteRule, SchedulerConfig};
 use crate::error::GatewayError;
 use crate::providers::breaker::CircuitState;
 use crate::providers::health::MIN_LIVE_SAMPLES;
-
-/// Decisions kept per route for `GET /admin/decisions`.
-const DECISIONS_KEPT: usize = 32;
 
 /// What the planner needs to know about a request.
 #[derive(Debug, Clone, Default)]
@@ -71,51 +69,12 @@ pub struct Plan {
     pub explanation: Option<Explanation>,
 }
 
-/// The ranked candidates with every term of their score.
-#[derive(Debug, Clone, Serialize)]
-pub struct Explanation {
-    pub route: Option<Arc<str>>,
-    pub weights: Weights,
-    pub input_tokens: u64,
-    pub output_tokens_default: u64,
-    pub explored: bool,
-    pub candidates: Vec<Explained>,
-}
-
-/// One candidate in an explanation.
-#[derive(Debug, Clone, Serialize)]
-pub struct Explained {
-    pub model: String,
-    pub provider: String,
-    /// 1-based position in the plan; `None` when excluded.
-    pub rank: Option<usize>,
-    pub fallback: bool,
-    pub expected_cost_usd: f64,
-    pub expected_latency_ms: f64,
-    pub latency_source: LatencySource,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub terms: Option<Terms>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub excluded: Option<&'static str>,
-}
-
-/// A recorded routing decision; models by `ModelConfig::index` (names are looked up
-/// when the admin API renders it, so recording allocates one small vector).
-#[derive(Debug, Clone)]
-pub struct Decision {
-    pub at_unix_ms: u64,
-    pub chosen: usize,
-    pub explored: bool,
-    /// `(model index, score)` of up to four scored candidates, best first.
-    pub ranked: Vec<(usize, f64)>,
-}
-
 #[derive(Debug)]
 struct RoutePlan {
     name: Arc<str>,
     candidates: Vec<Arc<ModelConfig>>,
     fallbacks: Vec<Arc<ModelConfig>>,
-    decisions: Mutex<VecDeque<Decision>>,
+    decisions: DecisionLog,
 }
 
 #[derive(Debug)]
@@ -189,7 +148,7 @@ impl Planner {
                         name: name.as_str().into(),
                         candidates: expand(&r.candidates),
                         fallbacks: expand(&r.fallbacks),
-                        decisions: Mutex::new(VecDeque::with_capacity(DECISIONS_KEPT)),
+                        decisions: DecisionLog::default(),
                     },
                 )
             })
@@ -230,9 +189,7 @@ impl Planner {
 
     /// The last decisions made for `route`, newest first.
     pub fn decisions(&self, route: &str) -> Option<Vec<Decision>> {
-        let r = self.routes.get(route)?;
-        let d = r.decisions.lock().ok()?;
-        Some(d.iter().rev().cloned().collect())
+        Some(self.routes.get(route)?.decisions.recent())
     }
 
     fn rule_route(&self, req: &PlanRequest<'_>) -> Option<&str> {
@@ -350,7 +307,12 @@ impl Planner {
             ));
         }
         if let Some(r) = route {
-            record(r, &plan[0], &order, &terms, &eligible, candidates, explored);
+            let ranked = order
+                .iter()
+                .take(4)
+                .map(|&k| (candidates[eligible[k]].index, terms[k].total))
+                .collect();
+            r.decisions.record(plan[0].index, ranked, explored);
         }
         let explanation = req.explain.then(|| {
             for (pos, m) in plan.iter().enumerate() {
@@ -633,54 +595,5 @@ impl Planner {
         let mut terms = Vec::new();
         score::score(&inputs, weights, &mut terms);
         terms.into_iter().zip(inputs).collect()
-    }
-}
-
-fn explain_entry(
-    m: &ModelConfig,
-    c: &CandidateInput,
-    excluded: Option<&'static str>,
-    fallback: bool,
-) -> Explained {
-    Explained {
-        model: m.name.clone(),
-        provider: m.provider.name.clone(),
-        rank: None,
-        fallback,
-        expected_cost_usd: c.cost_usd,
-        expected_latency_ms: c.latency_ms,
-        latency_source: c.latency_source,
-        terms: None,
-        excluded,
-    }
-}
-
-fn record(
-    route: &RoutePlan,
-    chosen: &ModelConfig,
-    order: &[usize],
-    terms: &[Terms],
-    eligible: &[usize],
-    candidates: &[Arc<ModelConfig>],
-    explored: bool,
-) {
-    let ranked = order
-        .iter()
-        .take(4)
-        .map(|&k| (candidates[eligible[k]].index, terms[k].total))
-        .collect();
-    let decision = Decision {
-        at_unix_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
-        chosen: chosen.index,
-        explored,
-        ranked,
-    };
-    if let Ok(mut d) = route.decisions.lock() {
-        if d.len() == DECISIONS_KEPT {
-            d.pop_front();
-        }
-        d.push_back(decision);
     }
 }
