@@ -12,6 +12,9 @@
 //! The non-streaming load comes from `wrk` when it is installed (`apt-get install
 //! wrk`; a C load generator leaves the 2-core machine's CPU to the servers, and it is
 //! what the peer figures were measured with), otherwise from the built-in generator.
+//!
+//! `E2E_SECTIONS=load,stream,slow` runs a subset; `E2E_WORKERS=N` sets the gateway's
+//! worker threads (default: one per core).
 
 #![allow(clippy::print_stdout, reason = "a benchmark's report is its output")]
 
@@ -173,6 +176,9 @@ fn bench_settings(config: &str, dir: &std::path::Path) -> String {
     let config = config
         .replace("rpm = 10000", "rpm = 100000000")
         .replace("tpm = 2000000", "tpm = 1000000000");
+    let workers =
+        std::env::var("E2E_WORKERS").map_or(String::new(), |w| format!("workers = {w}\n"));
+    let config = config.replacen("[server]\n", &format!("[server]\n{workers}"), 1);
     format!(
         "{config}\n[usage]\ndatabase = \"{}\"\n",
         dir.join("usage.db").display()
