@@ -83,8 +83,6 @@ impl Gateway {
             usage: usage.clone(),
             admin_token: config.admin_token.clone(),
             max_body_bytes: config.max_body_bytes,
-            providers: config.providers.clone(),
-            models: config.models.clone(),
             config: config.clone(),
         });
         crate::metrics::publish::spawn(state.clone());

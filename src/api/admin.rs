@@ -82,14 +82,16 @@ async fn providers(
 ) -> Result<HttpResponse, GatewayError> {
     authorize(&state, &req)?;
     let snap = state.board.load();
-    let scores = state.planner.global_scores(&snap, &state.models);
+    let scores = state.planner.global_scores(&snap, &state.config.models);
     let now = tokio::time::Instant::now();
     let data: Vec<ProviderView<'_>> = state
+        .config
         .providers
         .iter()
         .filter_map(|p| {
             let health = snap.providers.get(p.index)?;
             let models = state
+                .config
                 .models
                 .iter()
                 .zip(&scores)
@@ -138,6 +140,7 @@ async fn crash(
 ) -> Result<HttpResponse, GatewayError> {
     authorize(&state, &req)?;
     let p = state
+        .config
         .providers
         .iter()
         .find(|p| p.name == *name)
@@ -304,6 +307,7 @@ async fn decisions(
         .map_err(|e| GatewayError::invalid(format!("invalid query: {e}"), "route"))?;
     let name_of = |i: usize| {
         state
+            .config
             .models
             .get(i)
             .map_or_else(String::new, |m| format!("{}/{}", m.provider.name, m.name))

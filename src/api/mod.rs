@@ -15,7 +15,7 @@ use actix::Addr;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use arc_swap::ArcSwap;
 
-use crate::config::{Config, ModelConfig, ProviderConfig, Secret};
+use crate::config::{Config, Secret};
 use crate::dispatch::Dispatcher;
 use crate::error::GatewayError;
 use crate::scheduler::{Planner, SchedulerActor, Snapshot};
@@ -33,8 +33,6 @@ pub struct AppState {
     pub keys: KeyStore,
     pub admin_token: Option<Secret>,
     pub max_body_bytes: usize,
-    pub providers: Vec<Arc<ProviderConfig>>,
-    pub models: Vec<Arc<ModelConfig>>,
     /// The config as loaded, for `GET /admin/routes`.
     pub config: Arc<Config>,
     /// Usage ledger, quotas and budgets.

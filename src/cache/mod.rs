@@ -1,6 +1,6 @@
 //! Request deduplication and response caching, in front of the dispatcher.
 //!
-//! [`Cache::serve`] wraps `Dispatcher::run`. Identical requests of one tenant
+//! [`Cache::serve`] wraps `Dispatcher::run_with`. Identical requests of one tenant
 //! ([`key`]) that arrive while the first is being answered share its upstream call
 //! ([`flight`]): a stream's canonical events are shared live, each client encoding
 //! them with its own `ChunkEncoder` (own id, own `include_usage`), and a failure

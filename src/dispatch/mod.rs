@@ -110,15 +110,6 @@ impl Dispatcher {
         &self.providers
     }
 
-    /// [`Dispatcher::run_with`] under the global policy.
-    pub async fn run(
-        &self,
-        req: &ChatRequest,
-        plan: &[Arc<ModelConfig>],
-    ) -> Result<(Outcome, Answered), Failed> {
-        self.run_with(req, plan, RunOptions::default()).await
-    }
-
     /// Tries the plan's candidates in order (cycling while attempts remain) until one
     /// answers, a non-retryable error occurs, attempts run out or the deadline passes.
     pub async fn run_with(

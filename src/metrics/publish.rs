@@ -42,7 +42,7 @@ pub fn publish(state: &AppState) {
         .set(score);
     }
     let live = state.dispatcher.providers();
-    for p in &state.providers {
+    for p in &state.config.providers {
         gauge!("switchyard_in_flight_requests", "provider" => p.name.clone())
             .set(f64::from(live.in_flight(p.index)));
         if let Some(h) = snap.providers.get(p.index) {
