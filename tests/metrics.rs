@@ -461,6 +461,8 @@ async fn metrics_listen_serves_metrics_apart_from_the_api() {
     });
     let mut config = Config::from_toml(&text, None, Some(&mock.host())).expect("config valid");
     config.workers = Some(1);
+    let ledger = tempfile::tempdir().expect("temp dir");
+    config.usage.database = ledger.path().join("usage.db");
     let gateway = Gateway::bind(config, "127.0.0.1:0")
         .expect("gateway binds")
         .spawn();
