@@ -20,7 +20,8 @@
 //! - [`config`]: TOML in, validated [`config::Config`] out; secrets never printed;
 //! - [`mock`]: simulated providers speaking the six real wire formats;
 //! - [`app`]: wires it all into a running server;
-//! - [`error`]: upstream error classes and the one HTTP error mapping.
+//! - [`error`]: upstream error classes and the one HTTP error mapping;
+//! - [`logging`]: the log subscriber and its buffered stderr writer.
 
 pub mod adapters;
 pub mod api;
@@ -30,6 +31,7 @@ pub mod canonical;
 pub mod config;
 pub mod dispatch;
 pub mod error;
+pub mod logging;
 pub mod metrics;
 pub mod mock;
 pub mod providers;

@@ -7,7 +7,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 use switchyard::app::Gateway;
 use switchyard::config::{Config, DEFAULT_LISTEN};
 use switchyard::mock::{MockServer, MockState};
-use tracing_subscriber::EnvFilter;
 
 /// Demo gateway key (DESIGN.md "Names"); demo only.
 const DEMO_KEY: &str = "sk-switchyard-demo";
@@ -70,26 +69,19 @@ enum Command {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("SWITCHYARD_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colours only for a terminal: log files and collectors get plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    switchyard::logging::init(match format {
+        LogFormat::Human => switchyard::logging::LogFormat::Human,
+        LogFormat::Json => switchyard::logging::LogFormat::Json,
+    });
 }
 
 #[actix_web::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    match run(cli.command).await {
+    let result = run(cli.command).await;
+    switchyard::logging::flush();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("switchyard: {e}");

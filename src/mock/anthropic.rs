@@ -20,7 +20,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::brain::{self, Answer, Finish, Prompt, ToolMode, ToolSpec};
-use super::{Injected, MockProvider, batch, head_delay, sse_response, total_delay};
+use super::{Injected, MockProvider, batch, head_delay, pause, sse_response, total_delay};
 
 /// Routes one request to a simulated Anthropic provider.
 pub async fn handle(
@@ -74,7 +74,7 @@ pub async fn handle(
         Err(msg) => return error(400, "invalid_request_error", &msg),
     };
     if let Some(inj) = injected {
-        tokio::time::sleep(head_delay(&k)).await;
+        pause(head_delay(&k)).await;
         return injected_error(inj);
     }
     let answer = brain::answer(&parsed.prompt);
@@ -84,11 +84,11 @@ pub async fn handle(
         per_event: k.tokens_per_event,
     };
     if parsed.stream {
-        tokio::time::sleep(head_delay(&k)).await;
+        pause(head_delay(&k)).await;
         sse_response(p.clone(), &k, r.stream())
     } else {
         let events = answer.tokens.len().div_ceil(k.tokens_per_event.max(1));
-        tokio::time::sleep(total_delay(&k, events)).await;
+        pause(total_delay(&k, events)).await;
         HttpResponse::Ok().json(r.message())
     }
 }

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 mod render;
 
 use super::brain::{self, Prompt, ToolMode, ToolSpec};
-use super::{Injected, MockProvider, head_delay, sse_response, total_delay};
+use super::{Injected, MockProvider, head_delay, pause, sse_response, total_delay};
 use render::Render;
 
 /// Routes one request to the simulated Gemini provider.
@@ -83,7 +83,7 @@ pub async fn handle(
         Err(msg) => return error(400, "INVALID_ARGUMENT", &msg, vec![]),
     };
     if let Some(inj) = injected {
-        tokio::time::sleep(head_delay(&k)).await;
+        pause(head_delay(&k)).await;
         return injected_error(inj);
     }
     let answer = brain::answer(&prompt);
@@ -93,7 +93,7 @@ pub async fn handle(
         per_event: k.tokens_per_event,
     };
     if rpc == "streamGenerateContent" {
-        tokio::time::sleep(head_delay(&k)).await;
+        pause(head_delay(&k)).await;
         let chunks = r.chunks();
         if query_param(query, "alt") == Some("sse") {
             let events = chunks
@@ -121,7 +121,7 @@ pub async fn handle(
         resp
     } else {
         let events = answer.tokens.len().div_ceil(k.tokens_per_event.max(1));
-        tokio::time::sleep(total_delay(&k, events)).await;
+        pause(total_delay(&k, events)).await;
         HttpResponse::Ok()
             .content_type("application/json; charset=UTF-8")
             .body(r.whole())

@@ -240,6 +240,15 @@ pub fn head_delay(k: &Knobs) -> Duration {
     Duration::from_millis(k.latency_ms + jitter)
 }
 
+/// Waits `d`, returning at once when it is zero: tokio's timer rounds every sleep up to
+/// its next 1 ms tick, so `sleep(ZERO)` would make a zero-latency mock answer in ~1 ms
+/// and flatter every overhead measured against it.
+pub async fn pause(d: Duration) {
+    if !d.is_zero() {
+        tokio::time::sleep(d).await;
+    }
+}
+
 /// The whole generation time of a non-stream answer of `events` stream events.
 pub fn total_delay(k: &Knobs, events: usize) -> Duration {
     head_delay(k) + Duration::from_millis(k.ttft_ms + k.token_delay_ms * events as u64)
@@ -278,9 +287,7 @@ pub fn sse_response(
                 return None;
             };
             let wait = if i == 0 { ttft } else { gap };
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
+            pause(wait).await;
             Some((Ok::<_, actix_web::Error>(ev), (it, i + 1, guard)))
         },
     );

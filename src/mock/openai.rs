@@ -12,7 +12,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::brain::{self, Answer, Finish, Prompt, ToolMode, ToolSpec};
-use super::{Format, Injected, MockProvider, batch, head_delay, sse_response, total_delay};
+use super::{Format, Injected, MockProvider, batch, head_delay, pause, sse_response, total_delay};
 
 /// Routes one request to a simulated OpenAI-family provider.
 pub async fn handle(
@@ -92,7 +92,7 @@ pub async fn handle(
         Err(msg) => return error(f, 400, "invalid_request_error", "invalid_request", &msg),
     };
     if let Some(inj) = injected {
-        tokio::time::sleep(head_delay(&k)).await;
+        pause(head_delay(&k)).await;
         return injected_error(f, inj);
     }
     let answer = brain::answer(&parsed.prompt);
@@ -107,11 +107,11 @@ pub async fn handle(
         per_event: k.tokens_per_event,
     };
     if parsed.stream {
-        tokio::time::sleep(head_delay(&k)).await;
+        pause(head_delay(&k)).await;
         sse_response(p.clone(), &k, r.stream())
     } else {
         let events = answer.tokens.len().div_ceil(k.tokens_per_event.max(1));
-        tokio::time::sleep(total_delay(&k, events)).await;
+        pause(total_delay(&k, events)).await;
         let mut out = Vec::new();
         if f == Format::DeepSeek {
             out.extend_from_slice(b"\n\n"); // DeepSeek pads while a request is queued

@@ -1,7 +1,9 @@
 //! One supervised actor per provider account: it owns the provider's sliding windows,
 //! breaker and heartbeats, and publishes its health to the scheduler.
 //!
-//! Requests report outcomes with `do_send` (never awaited). Heartbeats run as spawned
+//! Requests report outcomes through a shared mailbox the actor drains on its tick, or
+//! at once (a `do_send`, never awaited) when the outcome is urgent (see
+//! [`ProviderShared`]). Heartbeats run as spawned
 //! futures that report back to the actor. A handler that finds its state broken (or
 //! the admin crash hook) stops the actor; its `Supervisor` restarts it, and
 //! `restarting` rebuilds what was broken while keeping configuration and statistics.
@@ -16,7 +18,7 @@ use actix::{
 use tokio::time::Instant;
 
 use super::breaker::{Breaker, CircuitState, Transition};
-use super::health::{HeartbeatHealth, ModelHealth, ProviderHealth};
+use super::health::{HeartbeatHealth, ModelHealth, ProviderHealth, ProviderShared};
 use super::keys::KeyPool;
 use super::window::{Sample, WINDOWS_KEPT, Window};
 use crate::config::{HealthConfig, ModelConfig, ProviderConfig};
@@ -25,8 +27,7 @@ use crate::error::ErrorClass;
 use crate::scheduler::actor::HealthUpdate;
 
 /// The result of one upstream attempt.
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "()")]
+#[derive(Debug, Clone)]
 pub struct Outcome {
     /// `ModelConfig::index`.
     pub model: usize,
@@ -40,6 +41,12 @@ pub struct Outcome {
     pub retry_after: Option<Duration>,
     pub output_tokens: Option<u64>,
 }
+
+/// Wakes the actor to take the outcomes queued in its [`ProviderShared`] mailbox now
+/// rather than at its next tick.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct DrainOutcomes;
 
 /// Stops the actor as if its state were broken (admin chaos hook and tests); the
 /// supervisor restarts it.
@@ -73,6 +80,9 @@ pub struct ProviderActor {
     scheduler: Recipient<HealthUpdate>,
     upstream: Upstream,
     keys: Arc<KeyPool>,
+    shared: Arc<ProviderShared>,
+    /// The outcome buffer swapped with the mailbox's (kept to reuse its allocation).
+    drained: Vec<Outcome>,
 }
 
 impl ProviderActor {
@@ -84,6 +94,7 @@ impl ProviderActor {
         scheduler: Recipient<HealthUpdate>,
         upstream: Upstream,
         keys: Arc<KeyPool>,
+        shared: Arc<ProviderShared>,
     ) -> Self {
         let now = Instant::now();
         Self {
@@ -107,6 +118,8 @@ impl ProviderActor {
             scheduler,
             upstream,
             keys,
+            shared,
+            drained: Vec::new(),
         }
     }
 
@@ -173,7 +186,8 @@ impl ProviderActor {
         self.dirty = false;
     }
 
-    fn tick(&mut self) {
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        self.drain(ctx);
         let t = self.breaker.poll(Instant::now());
         if t.is_some() {
             self.dirty = true;
@@ -271,7 +285,7 @@ impl Actor for ProviderActor {
         self.publish();
         self.heartbeat(ctx);
         ctx.run_interval(self.cfg.heartbeat_interval, |act, ctx| act.heartbeat(ctx));
-        ctx.run_interval(self.cfg.publish_interval, |act, _| act.tick());
+        ctx.run_interval(self.cfg.publish_interval, |act, ctx| act.tick(ctx));
     }
 }
 
@@ -289,10 +303,26 @@ impl Supervised for ProviderActor {
     }
 }
 
-impl Handler<Outcome> for ProviderActor {
-    type Result = ();
+impl ProviderActor {
+    /// Records every outcome waiting in the mailbox, oldest first.
+    fn drain(&mut self, ctx: &mut Context<Self>) {
+        let mut batch = std::mem::take(&mut self.drained);
+        self.shared.take_outcomes(&mut batch);
+        for o in batch.drain(..) {
+            if self.broken {
+                break;
+            }
+            self.record(o, ctx);
+        }
+        self.drained = batch;
+        // While the breaker is not closed (or the provider asked for a pause), every
+        // outcome matters at once: successes close a half-open circuit.
+        let calm =
+            self.breaker.state() == CircuitState::Closed && self.rate_limited_until.is_none();
+        self.shared.set_urgent(!calm);
+    }
 
-    fn handle(&mut self, o: Outcome, ctx: &mut Context<Self>) {
+    fn record(&mut self, o: Outcome, ctx: &mut Context<Self>) {
         let Some(pos) = self.models.iter().position(|m| m.index == o.model) else {
             // An outcome for a model this actor does not serve: its state is not what
             // the dispatcher believes. Stop and let the supervisor rebuild it.
@@ -339,6 +369,14 @@ impl Handler<Outcome> for ProviderActor {
             self.log_transition(t);
             self.publish();
         }
+    }
+}
+
+impl Handler<DrainOutcomes> for ProviderActor {
+    type Result = ();
+
+    fn handle(&mut self, _: DrainOutcomes, ctx: &mut Context<Self>) {
+        self.drain(ctx);
     }
 }
 

@@ -1,7 +1,8 @@
 //! Health as provider actors publish it and the scheduler reads it: plain values,
 //! copied into one immutable snapshot per change.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use serde::Serialize;
 use tokio::time::Instant;
@@ -85,13 +86,49 @@ impl ModelHealth {
     }
 }
 
-/// Live counters the request path updates directly (no message needed).
+/// What the request path and the provider actor share without messages: live
+/// counters, and the mailbox of attempt outcomes.
+///
+/// Outcomes are not sent to the actor one message each: that was a cross-thread
+/// wake-up per request, one of the largest costs on the request-path profile. They
+/// wait in the mailbox until the actor's next publish tick (`[health]
+/// publish_interval_ms`, the only time health reaches the scheduler anyway), unless
+/// the outcome is urgent: a failure, or any outcome while the circuit is not closed,
+/// wakes the actor at once so that breakers still open and close without delay.
 #[derive(Debug, Default)]
 pub struct ProviderShared {
     in_flight: AtomicU32,
+    outcomes: Mutex<Vec<super::actor::Outcome>>,
+    /// Set by the actor while its breaker is not closed or it is told to back off.
+    urgent: AtomicBool,
 }
 
 impl ProviderShared {
+    /// Queues an attempt's outcome; true when the actor should be woken now.
+    pub fn push_outcome(&self, o: super::actor::Outcome) -> bool {
+        let urgent = o.error.is_some() || self.urgent.load(Ordering::Relaxed);
+        self.outcomes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(o);
+        urgent
+    }
+
+    /// Takes the queued outcomes, oldest first (swapped with `spare`, which comes back
+    /// empty, so the two buffers are reused).
+    pub fn take_outcomes(&self, spare: &mut Vec<super::actor::Outcome>) {
+        spare.clear();
+        std::mem::swap(
+            &mut *self.outcomes.lock().unwrap_or_else(|e| e.into_inner()),
+            spare,
+        );
+    }
+
+    /// Whether every outcome should wake the actor (see the type's doc).
+    pub fn set_urgent(&self, urgent: bool) {
+        self.urgent.store(urgent, Ordering::Relaxed);
+    }
+
     /// Requests to this provider in progress.
     pub fn in_flight(&self) -> u32 {
         self.in_flight.load(Ordering::Relaxed)

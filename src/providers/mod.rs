@@ -65,6 +65,7 @@ impl Providers {
                     .cloned()
                     .collect();
                 let keys = Arc::new(KeyPool::new(p));
+                let shared = Arc::new(ProviderShared::default());
                 let actor = ProviderActor::new(
                     p.clone(),
                     models,
@@ -72,10 +73,11 @@ impl Providers {
                     scheduler.clone(),
                     upstream.clone(),
                     keys.clone(),
+                    shared.clone(),
                 );
                 ProviderHandle {
                     addr: Supervisor::start(|_| actor),
-                    shared: Arc::new(ProviderShared::default()),
+                    shared,
                     keys,
                 }
             })
@@ -125,10 +127,13 @@ impl Providers {
         Ok(loaded)
     }
 
-    /// Reports an attempt's outcome to its provider's actor (never waits).
+    /// Reports an attempt's outcome to its provider's actor (never waits; see
+    /// [`ProviderShared`] for when the actor hears of it).
     pub fn report(&self, provider: usize, outcome: Outcome) {
-        if let Some(h) = self.handles.get(provider) {
-            h.addr.do_send(outcome);
+        if let Some(h) = self.handles.get(provider)
+            && h.shared.push_outcome(outcome)
+        {
+            h.addr.do_send(actor::DrainOutcomes);
         }
     }
 }
