@@ -5,8 +5,8 @@
 //! target as requested (`model`, the `x-switchyard-route` header, the route it resolved
 //! to) and every field that can change the answer. `user`, `stream` and
 //! `stream_options` are left out: they change who asks or the framing, not the answer.
-//! The request is hashed by serialising the parsed [`ChatRequest`]'s fields straight
-//! into the hasher, so JSON key order and whitespace in the body do not matter and
+//! The request is hashed by serialising the parsed [`ChatRequest`]'s fields (into a
+//! per-thread buffer, hashed in one call), so JSON key order and whitespace in the body do not matter and
 //! `0` and `0.0` are the same temperature. docs/caching.md documents the key.
 
 use std::sync::Arc;
@@ -17,6 +17,15 @@ use crate::canonical::{ChatRequest, Message, ResponseFormat, Stop, Tool, ToolCho
 
 /// Bumped whenever what goes into the digest changes, so old and new keys never meet.
 const KEY_VERSION: &[u8] = b"switchyard.cache.key.v1\n";
+
+/// A scratch buffer larger than this (a huge prompt) is released after use rather
+/// than kept by the thread.
+const SCRATCH_KEPT: usize = 64 * 1024;
+
+thread_local! {
+    /// The normalised request is serialised here before hashing.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// Identifies one answer within one tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -105,13 +114,23 @@ impl Key {
             response_format: response_format.as_ref(),
             reasoning_effort: reasoning_effort.as_deref(),
         };
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(KEY_VERSION);
-        // Writing our own plain structs into a hasher cannot fail.
-        let _ = serde_json::to_writer(&mut hasher, &normalised);
+        // Serialised into a reused buffer and hashed in one call: the serialiser makes
+        // one small write per token, and feeding those to BLAKE3 one by one cost ten
+        // times the hashing itself.
+        let digest = SCRATCH.with_borrow_mut(|buf| {
+            buf.clear();
+            buf.extend_from_slice(KEY_VERSION);
+            // Writing our own plain structs into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *buf, &normalised);
+            let digest = blake3::hash(buf);
+            if buf.capacity() > SCRATCH_KEPT {
+                *buf = Vec::new();
+            }
+            digest
+        });
         Self {
             tenant: tenant.clone(),
-            digest: hasher.finalize().into(),
+            digest: digest.into(),
         }
     }
 

@@ -21,7 +21,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Error bodies are read up to this size; the rest is not needed to classify them.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
+/// Parsed upstream URLs kept per thread: more than this many distinct URLs (there is
+/// one per provider endpoint and model) empties the cache rather than growing it.
+const URLS_KEPT: usize = 1024;
+
 thread_local! {
+    /// reqwest parses a `&str` URL on every request (~7k instructions); providers'
+    /// endpoints repeat, so each thread parses each one once.
+    static URLS: std::cell::RefCell<std::collections::HashMap<String, reqwest::Url>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
     static CLIENT: reqwest::Client = reqwest::Client::builder()
         .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
         .pool_idle_timeout(Duration::from_secs(90))
@@ -67,11 +75,12 @@ impl Upstream {
         observe: impl FnOnce(&reqwest::header::HeaderMap),
     ) -> Result<reqwest::Response, UpstreamError> {
         let client = self.client();
+        let url = parsed_url(&up.url)?;
         let mut rb = if up.body.is_empty() {
-            client.get(&up.url)
+            client.get(url)
         } else {
             client
-                .post(&up.url)
+                .post(url)
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
                 .body(up.body)
         };
@@ -101,6 +110,22 @@ impl Upstream {
             .adapter()
             .map_error(status.as_u16(), &headers, &body))
     }
+}
+
+/// `url`, parsed (once per thread and URL).
+fn parsed_url(url: &str) -> Result<reqwest::Url, UpstreamError> {
+    URLS.with_borrow_mut(|urls| {
+        if let Some(u) = urls.get(url) {
+            return Ok(u.clone());
+        }
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|_| UpstreamError::new(ErrorClass::Connect, "the provider URL is invalid"))?;
+        if urls.len() >= URLS_KEPT {
+            urls.clear();
+        }
+        urls.insert(url.to_owned(), parsed.clone());
+        Ok(parsed)
+    })
 }
 
 /// Reads a whole 2xx body; a body cut short is a bad response.

@@ -12,6 +12,7 @@
 //! to that.
 
 pub mod cost;
+pub mod handles;
 pub mod publish;
 pub mod record;
 
@@ -310,7 +311,7 @@ pub fn render() -> String {
 
 /// Counts one request by cache outcome (`hit`, `miss`, `coalesced`, `bypass`).
 pub fn record_cache_event(result: &'static str) {
-    counter!("switchyard_cache_events_total", "result" => result).increment(1);
+    handles::count("switchyard_cache_events_total", &[("result", result)], 1);
 }
 
 /// Adds (or with negative values removes) cached bytes and entries. Gauges move by

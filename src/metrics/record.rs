@@ -1,5 +1,6 @@
-//! The recording functions the rest of the gateway calls, one per event. Each is a
-//! handful of registry lookups and atomic adds: cheap enough for the request path.
+//! The recording functions the rest of the gateway calls, one per event. Those on the
+//! request path reach their handles through per-thread caches ([`super::handles`]);
+//! the rest (health, weights, heartbeats) go through the registry directly.
 //! Label values come from the config (provider, model, route, tenant, tier names) or
 //! from closed enums (status class, error kind, token kind), never from the request.
 
@@ -8,6 +9,7 @@ use std::time::Duration;
 use actix_web::HttpResponse;
 use metrics::{counter, gauge, histogram};
 
+use super::handles::{count, observe};
 use crate::api::headers;
 use crate::canonical::Usage;
 use crate::config::ModelConfig;
@@ -28,16 +30,17 @@ pub fn record_request(resp: &HttpResponse, route: Option<&str>) {
             .get(name)
             .and_then(|v| v.to_str().ok())
             .unwrap_or(NONE)
-            .to_owned()
     };
-    counter!(
+    count(
         "switchyard_requests_total",
-        "provider" => header(headers::PROVIDER),
-        "model" => header(headers::MODEL),
-        "route" => route.unwrap_or(NONE).to_owned(),
-        "status_class" => status_class(resp.status().as_u16()),
-    )
-    .increment(1);
+        &[
+            ("provider", header(headers::PROVIDER)),
+            ("model", header(headers::MODEL)),
+            ("route", route.unwrap_or(NONE)),
+            ("status_class", status_class(resp.status().as_u16())),
+        ],
+        1,
+    );
 }
 
 /// `2xx`, `4xx`, `5xx` (and `1xx`/`3xx`, which the API does not answer).
@@ -59,23 +62,25 @@ pub fn record_attempt(
     latency: Duration,
     ttft: Option<Duration>,
 ) {
-    let provider = &model.provider.name;
-    counter!("switchyard_attempts_total", "provider" => provider.clone(), "model" => model.name.clone())
-        .increment(1);
+    let labels = [
+        ("provider", model.provider.name.as_str()),
+        ("model", model.name.as_str()),
+    ];
+    count("switchyard_attempts_total", &labels, 1);
     match error {
-        Some(class) => counter!(
+        Some(class) => count(
             "switchyard_upstream_errors_total",
-            "provider" => provider.clone(),
-            "model" => model.name.clone(),
-            "kind" => class.kind(),
-        )
-        .increment(1),
+            &[labels[0], labels[1], ("kind", class.kind())],
+            1,
+        ),
         None => {
-            histogram!("switchyard_request_duration_seconds", "provider" => provider.clone(), "model" => model.name.clone())
-                .record(latency.as_secs_f64());
+            observe(
+                "switchyard_request_duration_seconds",
+                &labels,
+                latency.as_secs_f64(),
+            );
             if let Some(t) = ttft {
-                histogram!("switchyard_ttft_seconds", "provider" => provider.clone(), "model" => model.name.clone())
-                    .record(t.as_secs_f64());
+                observe("switchyard_ttft_seconds", &labels, t.as_secs_f64());
             }
         }
     }
@@ -83,8 +88,11 @@ pub fn record_attempt(
 
 /// Records a request answered after a failover (`route` as in [`record_request`]).
 pub fn record_failover(route: Option<&str>) {
-    counter!("switchyard_failovers_total", "route" => route.unwrap_or(NONE).to_owned())
-        .increment(1);
+    count(
+        "switchyard_failovers_total",
+        &[("route", route.unwrap_or(NONE))],
+        1,
+    );
 }
 
 /// Records an answer's tokens by kind and its cost at `model`'s prices, billed to
@@ -100,8 +108,15 @@ pub fn record_usage(model: &ModelConfig, tenant: &str, usage: &Usage) {
     ] {
         // Always the two main kinds, so their series exist from the first answer.
         if n > 0 || matches!(kind, "prompt" | "completion") {
-            counter!("switchyard_tokens_total", "provider" => provider.clone(), "model" => model.name.clone(), "kind" => kind)
-                .increment(n);
+            count(
+                "switchyard_tokens_total",
+                &[
+                    ("provider", provider.as_str()),
+                    ("model", model.name.as_str()),
+                    ("kind", kind),
+                ],
+                n,
+            );
         }
     }
     super::cost::add(provider, &model.name, tenant, cost_usd(model, usage));

@@ -7,7 +7,35 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderName};
+
+/// `[limit, remaining, reset]` header names of: OpenAI requests, OpenAI tokens,
+/// Anthropic requests, Anthropic tokens.
+static NAMES: std::sync::LazyLock<[[HeaderName; 3]; 4]> = std::sync::LazyLock::new(|| {
+    let n = HeaderName::from_static;
+    [
+        [
+            n("x-ratelimit-limit-requests"),
+            n("x-ratelimit-remaining-requests"),
+            n("x-ratelimit-reset-requests"),
+        ],
+        [
+            n("x-ratelimit-limit-tokens"),
+            n("x-ratelimit-remaining-tokens"),
+            n("x-ratelimit-reset-tokens"),
+        ],
+        [
+            n("anthropic-ratelimit-requests-limit"),
+            n("anthropic-ratelimit-requests-remaining"),
+            n("anthropic-ratelimit-requests-reset"),
+        ],
+        [
+            n("anthropic-ratelimit-tokens-limit"),
+            n("anthropic-ratelimit-tokens-remaining"),
+            n("anthropic-ratelimit-tokens-reset"),
+        ],
+    ]
+});
 
 /// What a provider said about one limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -34,28 +62,36 @@ pub struct Observed {
 impl Observed {
     /// Parses whichever family of headers is present; `None` when there are none.
     pub fn parse(headers: &HeaderMap, now: SystemTime) -> Option<Self> {
-        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let int = |name: &str| get(name).and_then(|v| v.trim().parse::<u64>().ok());
-        let openai = |kind: &str| Window {
-            limit: int(&format!("x-ratelimit-limit-{kind}")),
-            remaining: int(&format!("x-ratelimit-remaining-{kind}")),
-            reset: get(&format!("x-ratelimit-reset-{kind}")).and_then(parse_go_duration),
+        // Runs on every answer: look headers up by pre-built names (no formatting,
+        // no name parsing per lookup).
+        let get = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+        let int = |name: &HeaderName| get(name).and_then(|v| v.trim().parse::<u64>().ok());
+        let openai = |[limit, remaining, reset]: &[HeaderName; 3]| Window {
+            limit: int(limit),
+            remaining: int(remaining),
+            reset: get(reset).and_then(parse_go_duration),
         };
-        let anthropic = |kind: &str| Window {
-            limit: int(&format!("anthropic-ratelimit-{kind}-limit")),
-            remaining: int(&format!("anthropic-ratelimit-{kind}-remaining")),
-            reset: get(&format!("anthropic-ratelimit-{kind}-reset"))
+        let anthropic = |[limit, remaining, reset]: &[HeaderName; 3]| Window {
+            limit: int(limit),
+            remaining: int(remaining),
+            reset: get(reset)
                 .and_then(parse_rfc3339)
                 .map(|t| t.duration_since(now).unwrap_or(Duration::ZERO)),
         };
+        let [
+            openai_requests,
+            openai_tokens,
+            anthropic_requests,
+            anthropic_tokens,
+        ] = &*NAMES;
         let mut o = Self {
-            requests: openai("requests"),
-            tokens: openai("tokens"),
+            requests: openai(openai_requests),
+            tokens: openai(openai_tokens),
         };
         if o.requests.is_empty() && o.tokens.is_empty() {
             o = Self {
-                requests: anthropic("requests"),
-                tokens: anthropic("tokens"),
+                requests: anthropic(anthropic_requests),
+                tokens: anthropic(anthropic_tokens),
             };
         }
         (!(o.requests.is_empty() && o.tokens.is_empty())).then_some(o)
