@@ -227,7 +227,11 @@ impl KeyPool {
         }
         for (kind, v) in [("requests", total.requests), ("tokens", total.tokens)] {
             if let Some(v) = v {
-                metrics::gauge!("switchyard_rate_limit_tokens_available", "provider" => self.provider.clone(), "kind" => kind).set(v);
+                crate::metrics::handles::set(
+                    "switchyard_rate_limit_tokens_available",
+                    &[("provider", &self.provider), ("kind", kind)],
+                    v,
+                );
             }
         }
     }
@@ -260,8 +264,11 @@ struct QueueSlot {
 impl QueueSlot {
     fn new(waiting: &Arc<AtomicUsize>, provider: &str) -> Self {
         let depth = waiting.fetch_add(1, Ordering::Relaxed) + 1;
-        metrics::gauge!("switchyard_rate_limit_queue_depth", "provider" => provider.to_owned())
-            .set(depth as f64);
+        crate::metrics::handles::set(
+            "switchyard_rate_limit_queue_depth",
+            &[("provider", provider)],
+            depth as f64,
+        );
         Self {
             waiting: waiting.clone(),
             provider: provider.to_owned(),
@@ -275,8 +282,11 @@ impl Drop for QueueSlot {
             .waiting
             .fetch_sub(1, Ordering::Relaxed)
             .saturating_sub(1);
-        metrics::gauge!("switchyard_rate_limit_queue_depth", "provider" => self.provider.clone())
-            .set(depth as f64);
+        crate::metrics::handles::set(
+            "switchyard_rate_limit_queue_depth",
+            &[("provider", &self.provider)],
+            depth as f64,
+        );
     }
 }
 
