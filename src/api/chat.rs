@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderName};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use bytes::BytesMut;
 use futures_util::StreamExt;
@@ -139,14 +139,19 @@ async fn handle(
         crate::metrics::record_failover(plan.route.as_deref());
     }
     let mut resp = HttpResponse::Ok();
-    resp.insert_header((headers::PROVIDER, answered.model.provider.name.as_str()))
-        .insert_header((headers::MODEL, answered.model.name.as_str()))
-        .insert_header((headers::ATTEMPTS, answered.attempts))
-        .insert_header((headers::CACHE, cached.as_str()));
+    // `from_static` names: a `&str` name is parsed into a fresh allocation per header.
+    let name = HeaderName::from_static;
+    resp.insert_header((
+        name(headers::PROVIDER),
+        answered.model.provider.name.as_str(),
+    ))
+    .insert_header((name(headers::MODEL), answered.model.name.as_str()))
+    .insert_header((name(headers::ATTEMPTS), answered.attempts))
+    .insert_header((name(headers::CACHE), cached.as_str()));
     if let Some(explanation) = &plan.explanation
         && let Ok(json) = serde_json::to_string(explanation)
     {
-        resp.insert_header((headers::EXPLAIN, json));
+        resp.insert_header((name(headers::EXPLAIN), json));
     }
     Ok(match served {
         Served::Complete(r) => {
@@ -158,7 +163,7 @@ async fn handle(
         }
         Served::Stream(sse) => resp
             .content_type("text/event-stream")
-            .insert_header(("cache-control", "no-cache"))
+            .insert_header((CACHE_CONTROL, "no-cache"))
             .streaming(sse),
     })
 }
