@@ -3,10 +3,10 @@
 //!
 //! Requests report outcomes through a shared mailbox the actor drains on its tick, or
 //! at once (a `do_send`, never awaited) when the outcome is urgent (see
-//! [`ProviderShared`]). Heartbeats run as spawned
-//! futures that report back to the actor. A handler that finds its state broken (or
-//! the admin crash hook) stops the actor; its `Supervisor` restarts it, and
-//! `restarting` rebuilds what was broken while keeping configuration and statistics.
+//! [`ProviderShared`]). Heartbeats run as spawned futures that report back to the
+//! actor. A handler that finds its state broken (or the admin crash hook) stops the
+//! actor; its `Supervisor` restarts it, and `restarting` rebuilds what was broken while
+//! keeping configuration and statistics.
 
 use std::sync::Arc;
 use std::time::Duration;
