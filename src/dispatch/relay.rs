@@ -5,8 +5,9 @@
 //! failed attempt the dispatcher can fail over from. After that the client has bytes:
 //! a failure ends the stream with an OpenAI-style error event and no `[DONE]`.
 //! Dropping the stream (the client hung up) drops the upstream response, which closes
-//! the upstream connection. With `[streaming.rechunk]` on, events pass through a
-//! [`Rechunker`] on their way to the encoder, and the relay also wakes at its deadline.
+//! the upstream connection (HTTP/1.1) or resets the upstream stream (HTTP/2). With
+//! `[streaming.rechunk]` on, events pass through a [`Rechunker`] on their way to the
+//! encoder, and the relay also wakes at its deadline.
 
 use std::pin::Pin;
 use std::sync::Arc;
