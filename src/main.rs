@@ -75,10 +75,22 @@ fn init_logging(format: LogFormat) {
     });
 }
 
+/// Every client connection holds a socket, and so does every upstream HTTP/1.1 request
+/// in flight: the soft limit many systems start processes with (1024) would cap the
+/// gateway at a few hundred open streams, far below what its memory allows. The hard
+/// limit is the operator's choice and stays as it is.
+fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open files limit"),
+    }
+}
+
 #[actix_web::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    raise_open_files_limit();
     let result = run(cli.command).await;
     switchyard::logging::flush();
     match result {

@@ -156,11 +156,14 @@ impl Cache {
             if let Some(t) = ticket.as_mut() {
                 t.set_cache(CacheStatus::Bypass);
             }
-            let (outcome, answered) =
-                match dispatcher.run_with(&call.chat, call.candidates, opts).await {
-                    Ok(done) => done,
-                    Err(f) => return Err(fail_ticket(ticket, f)),
-                };
+            // Boxed: inline, the dispatcher's state (2 KiB) would make every request's
+            // handler future that much larger, also on the cache path, which never
+            // runs it here.
+            let ran = Box::pin(dispatcher.run_with(&call.chat, call.candidates, opts)).await;
+            let (outcome, answered) = match ran {
+                Ok(done) => done,
+                Err(f) => return Err(fail_ticket(ticket, f)),
+            };
             if let Some(t) = ticket.as_mut() {
                 t.set_answered(&answered.model, answered.attempts);
             }
@@ -172,7 +175,7 @@ impl Cache {
                     Served::Complete(r)
                 }
                 Outcome::Stream(relay) => Served::Stream(Box::pin(
-                    (*relay)
+                    relay
                         .with_tenant(call.caller.tenant.clone())
                         .with_usage(ticket)
                         .into_sse(),
@@ -220,16 +223,20 @@ impl Cache {
         let include_usage = call.chat.include_usage();
         if let Some(flight) = lead {
             let job = Job {
-                shared: self.shared.clone(),
-                key,
-                flight,
-                dispatcher: dispatcher.clone(),
-                chat: call.chat,
-                candidates: call.candidates.to_vec(),
-                ttl,
-                route: call.route.map(str::to_owned),
-                timeout: call.timeout,
-                latency_budget: call.latency_budget,
+                entry: Entry {
+                    shared: self.shared.clone(),
+                    key,
+                    flight,
+                    ttl,
+                },
+                call: Box::new(Upcall {
+                    dispatcher: dispatcher.clone(),
+                    chat: call.chat,
+                    candidates: call.candidates.to_vec(),
+                    route: call.route.map(str::to_owned),
+                    timeout: call.timeout,
+                    latency_budget: call.latency_budget,
+                }),
                 tenant: call.caller.tenant.clone(),
             };
             actix_web::rt::spawn(job.run());
@@ -382,71 +389,113 @@ fn fail_ticket(ticket: Option<Ticket>, f: Failed) -> Failed {
 /// The upstream call of a flight, run in its own task so that it does not depend on
 /// any one client staying connected; it stops when every client has left.
 struct Job {
-    shared: Arc<Shared>,
-    key: Key,
-    flight: Arc<Flight>,
-    dispatcher: Dispatcher,
-    chat: ChatRequest,
-    candidates: Vec<Arc<ModelConfig>>,
-    ttl: Duration,
-    route: Option<String>,
-    timeout: Option<Duration>,
-    latency_budget: Option<Duration>,
+    entry: Entry,
+    /// Boxed: a task holds its arguments for its whole life.
+    call: Box<Upcall>,
     /// Whose cost the upstream call is.
     tenant: Arc<str>,
 }
 
+/// A flight's place in the single-flight table, kept for the flight's whole life.
+struct Entry {
+    shared: Arc<Shared>,
+    key: Key,
+    flight: Arc<Flight>,
+    ttl: Duration,
+}
+
+/// What the dispatcher needs to answer a flight, freed as soon as it has answered.
+struct Upcall {
+    dispatcher: Dispatcher,
+    chat: ChatRequest,
+    candidates: Vec<Arc<ModelConfig>>,
+    route: Option<String>,
+    timeout: Option<Duration>,
+    latency_budget: Option<Duration>,
+}
+
+impl Upcall {
+    async fn run(self: Box<Self>) -> Result<(Outcome, Answered), Failed> {
+        let opts = RunOptions {
+            route: self.route.as_deref(),
+            timeout: self.timeout,
+            latency_budget: self.latency_budget,
+        };
+        self.dispatcher
+            .run_with(&self.chat, &self.candidates, opts)
+            .await
+    }
+}
+
 impl Job {
     async fn run(self) {
-        let deserted = self.deserted();
+        let Job {
+            entry,
+            call,
+            tenant,
+        } = self;
+        let deserted = entry.deserted();
         tokio::pin!(deserted);
-        let ran = tokio::select! {
-            r = self.dispatcher.run_with(&self.chat, &self.candidates, RunOptions {
-                route: self.route.as_deref(),
-                timeout: self.timeout,
-                latency_budget: self.latency_budget,
-            }) => Some(r),
-            () = &mut deserted => None,
-        };
-        match ran {
-            None => {}
-            Some(Err(failed)) => self.flight.finish(End::Failed(failed)),
-            Some(Ok((Outcome::Complete(r), answered))) => {
-                self.flight.set_head(head(answered));
-                self.flight.finish(End::Done {
-                    usage: r.usage,
-                    complete: Some(Arc::new(r)),
-                });
+        let flight = &entry.flight;
+        // A task keeps the size of its largest state for its whole life, and the
+        // dispatcher's is by far the largest (2 KiB). Boxed, it is freed together with
+        // the request once the upstream has answered, while a stream may go on for
+        // minutes; the block ends the answer's own storage before the relay loop.
+        let relay = {
+            let ran = tokio::select! {
+                r = Box::pin(call.run()) => Some(r),
+                () = &mut deserted => None,
+            };
+            match ran {
+                None => None,
+                Some(Err(failed)) => {
+                    flight.finish(End::Failed(failed));
+                    None
+                }
+                Some(Ok((Outcome::Complete(r), answered))) => {
+                    flight.set_head(head(answered));
+                    flight.finish(End::Done {
+                        usage: r.usage,
+                        complete: Some(Arc::new(r)),
+                    });
+                    None
+                }
+                Some(Ok((Outcome::Stream(relay), answered))) => {
+                    let tee = Tee {
+                        flight: flight.clone(),
+                        attempts: answered.attempts,
+                    };
+                    flight.set_head(head(answered));
+                    // The relay's own SSE bytes are not needed: every client encodes
+                    // the teed events itself. Driving it is what reads the upstream.
+                    Some(
+                        relay
+                            .with_sink(Box::new(tee))
+                            .with_tenant(tenant)
+                            .into_sse(),
+                    )
+                }
             }
-            Some(Ok((Outcome::Stream(relay), answered))) => {
-                let tee = Tee {
-                    flight: self.flight.clone(),
-                    attempts: answered.attempts,
-                };
-                self.flight.set_head(head(answered));
-                // The relay's own SSE bytes are not needed: every client encodes the
-                // teed events itself. Driving it is what reads the upstream.
-                let relay = (*relay)
-                    .with_sink(Box::new(tee))
-                    .with_tenant(self.tenant.clone())
-                    .into_sse();
-                tokio::pin!(relay);
-                loop {
-                    tokio::select! {
-                        next = relay.next() => if next.is_none() { break },
-                        () = &mut deserted => break,
-                    }
+        };
+        if let Some(relay) = relay {
+            tokio::pin!(relay);
+            loop {
+                tokio::select! {
+                    next = relay.next() => if next.is_none() { break },
+                    () = &mut deserted => break,
                 }
             }
         }
         // Ends the flight if nothing else did (every client left).
-        self.flight.finish(End::Failed(Failed {
+        flight.finish(End::Failed(Failed {
             error: GatewayError::Internal,
             attempts: 0,
         }));
-        self.settle();
+        entry.settle();
     }
+}
 
+impl Entry {
     /// Resolves when the last client has left, removing the flight from the table in
     /// the same critical section in which joiners subscribe, so no one joins a flight
     /// that is being abandoned.

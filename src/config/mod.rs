@@ -161,6 +161,8 @@ pub struct ProviderConfig {
     pub first_byte_timeout: Duration,
     /// Requests and tokens per minute per key, and queueing bounds.
     pub limits: RateLimits,
+    /// HTTP/2 without TLS (`h2c`): requests multiplex over one connection per thread.
+    pub h2c: bool,
 }
 
 /// Prices in USD per million tokens.
@@ -208,6 +210,7 @@ impl ModelConfig {
                 timeout: Duration::from_secs(60),
                 first_byte_timeout: Duration::from_secs(30),
                 limits: RateLimits::default(),
+                h2c: false,
             }),
             upstream: upstream.to_owned(),
             prices: Prices {
@@ -339,6 +342,12 @@ pub fn validate(
             30_000,
         )?);
         let limits = dispatch::rate_limits(&at, &p)?;
+        if p.h2c && !base_url.starts_with("http://") {
+            return Err(invalid(
+                format!("{at}.h2c"),
+                "h2c is HTTP/2 without TLS, for http:// base URLs; https:// providers negotiate HTTP/2 by themselves",
+            ));
+        }
         providers.push(Arc::new(ProviderConfig {
             index: providers.len(),
             name,
@@ -349,6 +358,7 @@ pub fn validate(
             timeout,
             first_byte_timeout,
             limits,
+            h2c: p.h2c,
         }));
     }
 

@@ -198,6 +198,13 @@ pub struct RawProvider {
     pub max_queue_ms: Option<u64>,
     /// Most requests waiting for this provider's buckets at once. Default 64.
     pub max_queue: Option<usize>,
+    /// Speak HTTP/2 without TLS (prior knowledge) to this provider: all its requests
+    /// share one connection per worker thread instead of holding one connection each.
+    /// Only for `http://` base URLs of servers that accept it, such as `switchyard
+    /// mock`; `https://` providers negotiate HTTP/2 during the TLS handshake by
+    /// themselves. Default false.
+    #[serde(default)]
+    pub h2c: bool,
 }
 
 /// `[[models]]`.

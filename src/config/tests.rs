@@ -146,3 +146,15 @@ fn rechunk_is_off_by_default_and_validated_when_on() {
     let e = err(&format!("{MINIMAL}\n[streaming.rechunk]\ncoalesce = 5\n"));
     assert!(e.starts_with("streaming.rechunk"), "{e}");
 }
+
+#[test]
+fn h2c_is_off_by_default_and_only_for_plain_http() {
+    let c = Config::from_toml(MINIMAL, None, None).unwrap();
+    assert!(!c.providers[0].h2c);
+    let e = err(&MINIMAL.replace("keys = [", "h2c = true\nkeys = ["));
+    assert!(e.starts_with("providers.openai.h2c: "), "{e}");
+    let plain = MINIMAL
+        .replace("https://api.openai.com/v1", "http://127.0.0.1:9/v1")
+        .replace("keys = [", "h2c = true\nkeys = [");
+    assert!(Config::from_toml(&plain, None, None).unwrap().providers[0].h2c);
+}

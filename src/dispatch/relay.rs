@@ -5,8 +5,9 @@
 //! failed attempt the dispatcher can fail over from. After that the client has bytes:
 //! a failure ends the stream with an OpenAI-style error event and no `[DONE]`.
 //! Dropping the stream (the client hung up) drops the upstream response, which closes
-//! the upstream connection. With `[streaming.rechunk]` on, events pass through a
-//! [`Rechunker`] on their way to the encoder, and the relay also wakes at its deadline.
+//! the upstream connection (HTTP/1.1) or resets the upstream stream (HTTP/2). With
+//! `[streaming.rechunk]` on, events pass through a [`Rechunker`] on their way to the
+//! encoder, and the relay also wakes at its deadline.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -129,25 +130,27 @@ impl RelayStream {
     }
 
     /// Tees every event (and the end) into `sink`.
-    pub fn with_sink(mut self, sink: Box<dyn EventSink>) -> Self {
+    pub fn with_sink(mut self: Box<Self>, sink: Box<dyn EventSink>) -> Box<Self> {
         self.sink = Some(sink);
         self
     }
 
     /// Names the tenant the stream's cost is recorded under.
-    pub fn with_tenant(mut self, tenant: Arc<str>) -> Self {
+    pub fn with_tenant(mut self: Box<Self>, tenant: Arc<str>) -> Box<Self> {
         self.tenant = Some(tenant);
         self
     }
 
     /// Attaches the request's usage ticket, finished when the stream ends.
-    pub fn with_usage(mut self, ticket: Option<crate::usage::Ticket>) -> Self {
+    pub fn with_usage(mut self: Box<Self>, ticket: Option<crate::usage::Ticket>) -> Box<Self> {
         self.usage = ticket;
         self
     }
 
-    /// The OpenAI SSE bytes, as a stream the HTTP layer can send.
-    pub fn into_sse(self) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
+    /// The OpenAI SSE bytes, as a stream the HTTP layer can send. The relay stays in
+    /// its box (boxed by the dispatcher): a stream's state is held by every open
+    /// stream for its whole life, so it is not copied into the stream future too.
+    pub fn into_sse(self: Box<Self>) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
         futures_util::stream::unfold(self, |mut s| async move {
             s.next_bytes().await.map(|b| (Ok(b), s))
         })

@@ -157,6 +157,8 @@ pub struct Counters {
     pub rate_limited: AtomicU64,
     /// Calls refused because their key is in `revoked_keys` (not counted as requests).
     pub unauthorized: AtomicU64,
+    /// Calls of any kind that arrived over HTTP/2 (a gateway provider's `h2c = true`).
+    pub http2: AtomicU64,
 }
 
 /// One simulated provider.
@@ -397,9 +399,18 @@ impl MockServer {
                 .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
                 .configure(routes)
         })
+        // HTTP/2 sends a response's head and body as separate frames: without
+        // TCP_NODELAY, Nagle holds the body until the client ACKs the head (~40 ms).
+        .on_connect(|conn, _| {
+            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                let _ = tcp.set_nodelay(true);
+            }
+        })
         .workers(1)
         .disable_signals()
-        .bind(listen)?;
+        // HTTP/1.1, or HTTP/2 without TLS for clients that start with its preface
+        // (a provider's `h2c = true`), as real providers offer HTTP/2 over TLS.
+        .bind_auto_h2c(listen)?;
         let addr = server
             .addrs()
             .first()
@@ -456,6 +467,9 @@ async fn dispatch(
         return HttpResponse::NotFound()
             .json(serde_json::json!({"error": format!("no simulated provider '{name}'")}));
     };
+    if req.version() == actix_web::http::Version::HTTP_2 {
+        provider.counters.http2.fetch_add(1, Ordering::Relaxed);
+    }
     let tail = format!("/{tail}");
     let knobs = provider.knobs();
     if let Some(key) = limits::request_key(&req)
@@ -500,6 +514,7 @@ struct ProviderReport {
     disconnects: u64,
     rate_limited: u64,
     unauthorized: u64,
+    http2: u64,
 }
 
 fn report(state: &MockState) -> serde_json::Value {
@@ -517,6 +532,7 @@ fn report(state: &MockState) -> serde_json::Value {
                     disconnects: p.counters.disconnects.load(Ordering::Relaxed),
                     rate_limited: p.counters.rate_limited.load(Ordering::Relaxed),
                     unauthorized: p.counters.unauthorized.load(Ordering::Relaxed),
+                    http2: p.counters.http2.load(Ordering::Relaxed),
                 },
             )
         })
@@ -538,6 +554,7 @@ async fn control_reset(state: web::Data<MockState>) -> HttpResponse {
         p.counters.disconnects.store(0, Ordering::Relaxed);
         p.counters.rate_limited.store(0, Ordering::Relaxed);
         p.counters.unauthorized.store(0, Ordering::Relaxed);
+        p.counters.http2.store(0, Ordering::Relaxed);
         if let Ok(mut w) = p.rpm.lock() {
             *w = limits::RpmWindow::default();
         }

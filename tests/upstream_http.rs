@@ -1,0 +1,81 @@
+//! How the gateway talks HTTP to providers: HTTP/2 without TLS (one connection per
+//! worker thread carrying every request) for providers with `h2c = true`, as the demo
+//! config sets for its simulated providers; HTTP/1.1 (a connection per request in
+//! flight) for the others. Streams relay alike over both, and a client hanging up ends
+//! its upstream stream either way.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{TestEnv, demo_config, edit_config};
+use serde_json::{Value, json};
+
+async fn counter(env: &TestEnv, provider: &str, name: &str) -> u64 {
+    env.mock_counts().await["providers"][provider][name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no counter {name} for {provider}"))
+}
+
+fn stream_body(model: &str, prompt: &str) -> Value {
+    json!({
+        "model": model,
+        "stream": true,
+        "messages": [{"role": "user", "content": prompt}],
+    })
+}
+
+/// The demo config with `h2c` off for `provider`.
+fn without_h2c(provider: &str) -> String {
+    edit_config(demo_config(), |t| {
+        t["providers"][provider]
+            .as_table_mut()
+            .expect("provider table")
+            .remove("h2c");
+    })
+}
+
+#[actix_web::test]
+async fn h2c_providers_get_http2_and_the_others_http1() {
+    let env = TestEnv::start(&without_h2c("anthropic")).await;
+    let streams = (0..12).map(|i| env.chat_stream(stream_body("gpt-4o-mini", &format!("hi {i}"))));
+    for s in futures_util::future::join_all(streams).await {
+        assert_eq!(s.status, 200, "{}", s.raw);
+        assert!(s.saw_done, "{}", s.raw);
+        assert!(s.chunks.len() > 2, "{}", s.raw);
+    }
+    let s = env
+        .chat_stream(stream_body("claude-haiku-4-5", "hello"))
+        .await;
+    assert_eq!(s.status, 200, "{}", s.raw);
+    assert!(s.saw_done, "{}", s.raw);
+
+    let openai = counter(&env, "openai", "requests").await;
+    assert!(openai >= 12, "{openai} requests reached openai");
+    // Heartbeats count too: every call to an h2c provider came over HTTP/2.
+    assert!(counter(&env, "openai", "http2").await >= openai);
+    assert!(counter(&env, "anthropic", "requests").await >= 1);
+    assert_eq!(counter(&env, "anthropic", "http2").await, 0);
+}
+
+#[actix_web::test]
+async fn a_client_hanging_up_ends_its_h2c_upstream_stream() {
+    let env = TestEnv::start(demo_config()).await;
+    env.mock_patch("openai", json!({"token_delay_ms": 50}))
+        .await;
+    let body = stream_body("gpt-4o-mini", &"word ".repeat(400));
+    let mut resp = env.chat_request(&body).send().await.expect("request sent");
+    assert_eq!(resp.status(), 200);
+    let first = resp.chunk().await.expect("a chunk").expect("a first chunk");
+    assert!(!first.is_empty());
+    drop(resp);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while counter(&env, "openai", "disconnects").await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the simulated provider never saw the stream end"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(counter(&env, "openai", "http2").await >= 1);
+}
