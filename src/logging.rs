@@ -52,7 +52,7 @@ pub fn init(format: LogFormat) {
 /// Writes everything buffered to stderr now.
 pub fn flush() {
     if let Some(b) = BUFFER.get() {
-        b.write_out(&mut b.lock());
+        drop(b.write_out(b.lock()));
     }
 }
 
@@ -75,6 +75,9 @@ fn buffer() -> &'static Arc<LogBuffer> {
 struct LogBuffer {
     lines: Mutex<Vec<u8>>,
     first_line: Condvar,
+    /// Held while a batch is written, taken before `lines` is released: batches reach
+    /// the output in the order they were taken, and appending never waits for a write.
+    writing: Mutex<()>,
     out: fn(&[u8]),
 }
 
@@ -83,6 +86,7 @@ impl Default for LogBuffer {
         Self {
             lines: Mutex::default(),
             first_line: Condvar::new(),
+            writing: Mutex::new(()),
             out: |bytes| {
                 let _ = std::io::stderr().lock().write_all(bytes);
             },
@@ -95,12 +99,18 @@ impl LogBuffer {
         self.lines.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Writes `lines` out, holding the lock so that lines keep their order.
-    fn write_out(&self, lines: &mut Vec<u8>) {
-        if !lines.is_empty() {
-            (self.out)(lines);
-            lines.clear();
+    /// Takes what is buffered and writes it with the buffer unlocked (a request
+    /// logging a line never waits for the write); returns the buffer locked again.
+    fn write_out<'a>(&'a self, mut lines: MutexGuard<'a, Vec<u8>>) -> MutexGuard<'a, Vec<u8>> {
+        if lines.is_empty() {
+            return lines;
         }
+        let batch = std::mem::take(&mut *lines);
+        let writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        drop(lines);
+        (self.out)(&batch);
+        drop(writing);
+        self.lock()
     }
 
     fn append(&self, line: &[u8], urgent: bool) {
@@ -108,7 +118,7 @@ impl LogBuffer {
         let was_empty = lines.is_empty();
         lines.extend_from_slice(line);
         if urgent || lines.len() >= FLUSH_BYTES {
-            self.write_out(&mut lines);
+            drop(self.write_out(lines));
         } else if was_empty {
             drop(lines);
             self.first_line.notify_one();
@@ -139,7 +149,7 @@ impl LogBuffer {
                     .unwrap_or_else(|e| e.into_inner())
                     .0;
             }
-            self.write_out(&mut lines);
+            lines = self.write_out(lines);
         }
     }
 }
