@@ -13,7 +13,7 @@
 //! One iteration is one whole stream, fed one upstream event per read (what a
 //! token-by-token stream delivers); it includes the per-stream set-up (decoder, encoder
 //! with its id) and the `[DONE]` tail. Throughput counts upstream events, so criterion's
-//! elements/s is the per-chunk cost. Target (issue 8): well under 2 µs per chunk.
+//! elements/s is the per-chunk cost. Budget: well under 2 µs per chunk.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -127,7 +127,8 @@ fn decode_encode(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // Short windows keep the six cases near 20 s; the spread stays within a few per cent.
+    // Short windows keep the six cases near 30 s. On a shared machine medians move
+    // between runs far more than within one: compare several runs, not one figure.
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2))

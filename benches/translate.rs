@@ -10,7 +10,7 @@
 //!   response.json: the same 55-token paragraph in each wire format, with the metadata
 //!   the real APIs send, after shared/reference/providers.md) to the canonical completion.
 //!
-//! Targets (issue 8): a small request well under 20 µs.
+//! Budget: a small request well under 20 µs.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -117,8 +117,8 @@ fn parse_response(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    // Short windows: the 18 cases take about a minute; the spread criterion
-    // reports stays within a few per cent on these sub-10 µs functions.
+    // Short windows: the 18 cases take about a minute. On a shared machine medians move
+    // between runs far more than within one: compare several runs, not one figure.
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2))
