@@ -95,7 +95,12 @@ impl SseParser {
             }
             None => (line, &b""[..]),
         };
-        let value = String::from_utf8_lossy(value);
+        // Valid UTF-8 is the rule: check it with the fast validator and fall back to
+        // the lossy conversion only for broken bytes.
+        let value = match std::str::from_utf8(value) {
+            Ok(v) => std::borrow::Cow::Borrowed(v),
+            Err(_) => String::from_utf8_lossy(value),
+        };
         match name {
             b"data" => {
                 if self.has_data {
@@ -111,7 +116,9 @@ impl SseParser {
 
     /// `(line length, terminator length)` of the first complete line.
     fn line_end(&self) -> Option<(usize, usize)> {
-        let i = self.buf.iter().position(|&b| b == b'\n' || b == b'\r')?;
+        // memchr scans a word (or a vector) at a time; a byte-wise scan for line ends
+        // was a sixth of a stream chunk's cost.
+        let i = memchr::memchr2(b'\n', b'\r', &self.buf)?;
         if self.buf[i] == b'\n' {
             return Some((i, 1));
         }
