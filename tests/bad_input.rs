@@ -175,6 +175,15 @@ async fn malformed_json_is_400_invalid_json() {
     assert_eq!(err["code"], "invalid_json");
     let err = expect_error(raw_chat(&env, ""), 400).await;
     assert_eq!(err["code"], "invalid_json");
+    // A complete object followed by more text is not one JSON document either.
+    let trailing = r#"{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]} {"#;
+    let err = expect_error(raw_chat(&env, trailing), 400).await;
+    assert_eq!(err["code"], "invalid_json");
+    assert!(
+        err["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("trailing"))
+    );
 }
 
 #[actix_web::test]

@@ -371,18 +371,30 @@ pub struct JsonSchemaFormat {
 
 /// Parses a request body, naming the offending field on failure.
 pub fn parse_request(body: &[u8]) -> Result<ChatRequest, GatewayError> {
+    // Plain serde_json first: tracking the field path costs on every request, and only
+    // a body that fails needs it for its error message.
+    serde_json::from_slice(body).map_err(|first| explain_parse_error(body, first))
+}
+
+/// The 400 for a body that did not parse, naming the offending field when there is one.
+fn explain_parse_error(body: &[u8], first: serde_json::Error) -> GatewayError {
     let de = &mut serde_json::Deserializer::from_slice(body);
     match serde_path_to_error::deserialize::<_, ChatRequest>(de) {
-        Ok(req) => Ok(req),
+        // The path-tracking parse stops after the value; what failed is what follows it.
+        Ok(_) => GatewayError::InvalidRequest {
+            message: format!("we could not parse the JSON body of your request: {first}"),
+            param: None,
+            code: Some("invalid_json"),
+        },
         Err(err) => {
             let path = err.path().to_string();
             let inner = err.into_inner();
             if inner.is_syntax() || inner.is_eof() {
-                return Err(GatewayError::InvalidRequest {
+                return GatewayError::InvalidRequest {
                     message: format!("we could not parse the JSON body of your request: {inner}"),
                     param: None,
                     code: Some("invalid_json"),
-                });
+                };
             }
             let text = inner.to_string();
             // serde reports a missing field at the parent's path; name the field itself.
@@ -392,22 +404,22 @@ pub fn parse_request(body: &[u8]) -> Result<ChatRequest, GatewayError> {
                 } else {
                     format!("{path}.{field}")
                 };
-                return Err(GatewayError::InvalidRequest {
+                return GatewayError::InvalidRequest {
                     message: format!("missing required parameter: '{param}'"),
                     param: Some(param),
                     code: Some("missing_required_parameter"),
-                });
+                };
             }
             let text = text.split(" at line ").next().unwrap_or(&text).to_owned();
             let param = (path != ".").then_some(path);
-            Err(GatewayError::InvalidRequest {
+            GatewayError::InvalidRequest {
                 message: match &param {
                     Some(p) => format!("invalid value for '{p}': {text}"),
                     None => format!("invalid request body: {text}"),
                 },
                 param,
                 code: Some("invalid_type"),
-            })
+            }
         }
     }
 }
