@@ -1,14 +1,15 @@
 //! How the gateway talks HTTP to providers: HTTP/2 without TLS (one connection per
-//! worker thread carrying every request) for providers with `h2c = true`, as the demo
-//! config sets for its simulated providers; HTTP/1.1 (a connection per request in
-//! flight) for the others. Streams relay alike over both, and a client hanging up ends
-//! its upstream stream either way.
+//! worker thread carrying every request) for providers with `h2c = true`; with
+//! `h2c = "streams"`, as the demo config sets for its simulated providers, only streams
+//! take HTTP/2 and one-shot calls and heartbeats keep HTTP/1.1 keep-alive; HTTP/1.1 (a
+//! connection per request in flight) for the others. Streams relay alike over both,
+//! and a client hanging up ends its upstream stream either way.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{TestEnv, demo_config, edit_config};
+use common::{TestEnv, demo_config, edit_config, user_says};
 use serde_json::{Value, json};
 
 async fn counter(env: &TestEnv, provider: &str, name: &str) -> u64 {
@@ -25,10 +26,14 @@ fn stream_body(model: &str, prompt: &str) -> Value {
     })
 }
 
-/// The demo config with `h2c` off for `provider`.
-fn without_h2c(provider: &str) -> String {
+/// The demo config with `h2c = true` for openai and `h2c` unset (off) for anthropic.
+fn h2c_for_openai_only() -> String {
     edit_config(demo_config(), |t| {
-        t["providers"][provider]
+        t["providers"]["openai"]
+            .as_table_mut()
+            .expect("provider table")
+            .insert("h2c".to_owned(), true.into());
+        t["providers"]["anthropic"]
             .as_table_mut()
             .expect("provider table")
             .remove("h2c");
@@ -37,7 +42,7 @@ fn without_h2c(provider: &str) -> String {
 
 #[actix_web::test]
 async fn h2c_providers_get_http2_and_the_others_http1() {
-    let env = TestEnv::start(&without_h2c("anthropic")).await;
+    let env = TestEnv::start(&h2c_for_openai_only()).await;
     let streams = (0..12).map(|i| env.chat_stream(stream_body("gpt-4o-mini", &format!("hi {i}"))));
     for s in futures_util::future::join_all(streams).await {
         assert_eq!(s.status, 200, "{}", s.raw);
@@ -56,6 +61,26 @@ async fn h2c_providers_get_http2_and_the_others_http1() {
     assert!(counter(&env, "openai", "http2").await >= openai);
     assert!(counter(&env, "anthropic", "requests").await >= 1);
     assert_eq!(counter(&env, "anthropic", "http2").await, 0);
+}
+
+#[actix_web::test]
+async fn h2c_streams_mode_sends_only_streams_over_http2() {
+    let env = TestEnv::start(demo_config()).await;
+    for i in 0..4 {
+        let s = env
+            .chat_stream(stream_body("gpt-4o-mini", &format!("stream {i}")))
+            .await;
+        assert_eq!(s.status, 200, "{}", s.raw);
+        assert!(s.saw_done, "{}", s.raw);
+        let (status, _, body) = env
+            .chat(user_says("gpt-4o-mini", &format!("one-shot {i}")))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let requests = counter(&env, "openai", "requests").await;
+    assert!(requests >= 8, "{requests} requests reached openai");
+    // Exactly the four streams came over HTTP/2; one-shot calls and heartbeats did not.
+    assert_eq!(counter(&env, "openai", "http2").await, 4);
 }
 
 #[actix_web::test]

@@ -21,6 +21,7 @@ use crate::dispatch::rechunk::{self, RechunkConfig};
 use crate::scheduler::weights::{PartialWeights, Weights};
 pub use cache::{CacheConfig, CacheMode, RouteCache};
 pub use dispatch::RateLimits;
+pub use raw::H2c;
 use raw::RawConfig;
 pub use secret::{Resolved, Secret, SecretSource};
 pub use usage::{Limits, UsageConfig};
@@ -161,8 +162,9 @@ pub struct ProviderConfig {
     pub first_byte_timeout: Duration,
     /// Requests and tokens per minute per key, and queueing bounds.
     pub limits: RateLimits,
-    /// HTTP/2 without TLS (`h2c`): requests multiplex over one connection per thread.
-    pub h2c: bool,
+    /// HTTP/2 without TLS (`h2c`) for all, streamed or no requests: those multiplex
+    /// over one connection per thread.
+    pub h2c: H2c,
 }
 
 /// Prices in USD per million tokens.
@@ -210,7 +212,7 @@ impl ModelConfig {
                 timeout: Duration::from_secs(60),
                 first_byte_timeout: Duration::from_secs(30),
                 limits: RateLimits::default(),
-                h2c: false,
+                h2c: H2c::Off,
             }),
             upstream: upstream.to_owned(),
             prices: Prices {
@@ -342,7 +344,7 @@ pub fn validate(
             30_000,
         )?);
         let limits = dispatch::rate_limits(&at, &p)?;
-        if p.h2c && !base_url.starts_with("http://") {
+        if p.h2c != H2c::Off && !base_url.starts_with("http://") {
             return Err(invalid(
                 format!("{at}.h2c"),
                 "h2c is HTTP/2 without TLS, for http:// base URLs; https:// providers negotiate HTTP/2 by themselves",

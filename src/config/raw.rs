@@ -198,13 +198,60 @@ pub struct RawProvider {
     pub max_queue_ms: Option<u64>,
     /// Most requests waiting for this provider's buckets at once. Default 64.
     pub max_queue: Option<usize>,
-    /// Speak HTTP/2 without TLS (prior knowledge) to this provider: all its requests
-    /// share one connection per worker thread instead of holding one connection each.
-    /// Only for `http://` base URLs of servers that accept it, such as `switchyard
-    /// mock`; `https://` providers negotiate HTTP/2 during the TLS handshake by
-    /// themselves. Default false.
+    /// Speak HTTP/2 without TLS (prior knowledge) to this provider: `true` for all its
+    /// requests, `"streams"` for streamed ones only (one-shot calls then use HTTP/1.1
+    /// keep-alive, which costs less per call than HTTP/2's framing), `false` for none.
+    /// Over HTTP/2 a provider's requests share one connection per worker thread
+    /// instead of holding one connection each. Only for `http://` base URLs of servers
+    /// that accept it, such as `switchyard mock`; `https://` providers negotiate HTTP/2
+    /// during the TLS handshake by themselves. Default false.
     #[serde(default)]
-    pub h2c: bool,
+    pub h2c: H2c,
+}
+
+/// Which of a provider's requests go over HTTP/2 without TLS (`h2c`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum H2c {
+    /// HTTP/1.1 keep-alive for every request.
+    #[default]
+    Off,
+    /// HTTP/2 for every request.
+    All,
+    /// HTTP/2 for streamed requests; HTTP/1.1 for one-shot calls and heartbeats.
+    Streams,
+}
+
+impl H2c {
+    /// Whether a request (streamed or not) goes over HTTP/2.
+    pub fn for_request(self, stream: bool) -> bool {
+        match self {
+            Self::Off => false,
+            Self::All => true,
+            Self::Streams => stream,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for H2c {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = H2c;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(r#"true, false or "streams""#)
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<H2c, E> {
+                Ok(if v { H2c::All } else { H2c::Off })
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<H2c, E> {
+                match v {
+                    "streams" => Ok(H2c::Streams),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// `[[models]]`.

@@ -150,11 +150,22 @@ fn rechunk_is_off_by_default_and_validated_when_on() {
 #[test]
 fn h2c_is_off_by_default_and_only_for_plain_http() {
     let c = Config::from_toml(MINIMAL, None, None).unwrap();
-    assert!(!c.providers[0].h2c);
+    assert_eq!(c.providers[0].h2c, H2c::Off);
     let e = err(&MINIMAL.replace("keys = [", "h2c = true\nkeys = ["));
     assert!(e.starts_with("providers.openai.h2c: "), "{e}");
-    let plain = MINIMAL
-        .replace("https://api.openai.com/v1", "http://127.0.0.1:9/v1")
-        .replace("keys = [", "h2c = true\nkeys = [");
-    assert!(Config::from_toml(&plain, None, None).unwrap().providers[0].h2c);
+    let plain = |h2c: &str| {
+        MINIMAL
+            .replace("https://api.openai.com/v1", "http://127.0.0.1:9/v1")
+            .replace("keys = [", &format!("h2c = {h2c}\nkeys = ["))
+    };
+    let h2c = |v: &str| Config::from_toml(&plain(v), None, None).map(|c| c.providers[0].h2c);
+    assert_eq!(h2c("true").unwrap(), H2c::All);
+    assert_eq!(h2c("false").unwrap(), H2c::Off);
+    assert_eq!(h2c("\"streams\"").unwrap(), H2c::Streams);
+    let e = err(&plain("\"sometimes\""));
+    assert!(e.starts_with("providers.openai.h2c: "), "{e}");
+    assert!(e.contains(r#"true, false or "streams""#), "{e}");
+    // Streams only: a one-shot call stays on HTTP/1.1.
+    assert!(H2c::Streams.for_request(true) && !H2c::Streams.for_request(false));
+    assert!(H2c::All.for_request(false) && !H2c::Off.for_request(true));
 }

@@ -289,7 +289,7 @@ impl Dispatcher {
         let mut observed = None;
         let sent = self
             .upstream
-            .send_observed(&model.provider, up, |h| {
+            .send_observed(&model.provider, up, req.stream, |h| {
                 observed = reporter.lease.as_ref().and_then(|(l, _)| l.observe(h));
             })
             .await;
