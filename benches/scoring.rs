@@ -2,6 +2,7 @@
 //! candidates with live health for every candidate. Target: well under 5 µs at 20.
 
 use std::hint::black_box;
+use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use switchyard::config::Config;
@@ -29,7 +30,7 @@ fn config(n: usize) -> Config {
     Config::from_toml(&text, None, None).expect("bench config")
 }
 
-fn snapshot(config: &Config) -> Snapshot {
+fn snapshot(config: &Arc<Config>) -> Snapshot {
     let models = config
         .models
         .iter()
@@ -58,13 +59,15 @@ fn snapshot(config: &Config) -> Snapshot {
             routes: Default::default(),
             tiers: Default::default(),
         },
+        config: config.clone(),
+        planner: Arc::new(Planner::new(config)),
     }
 }
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("schedule_decision");
     for n in [2usize, 6, 20] {
-        let config = config(n);
+        let config = Arc::new(config(n));
         let planner = Planner::new(&config);
         let snap = snapshot(&config);
         let req = PlanRequest {

@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::dispatch::upstream::Upstream;
 use crate::providers::{KeyReloader, Providers};
-use crate::scheduler::{Planner, SchedulerActor};
+use crate::scheduler::SchedulerActor;
 use crate::usage::Accounting;
 
 /// The request id of the request being served.
@@ -61,29 +61,26 @@ impl Gateway {
             );
         }
         let upstream = Upstream::new();
-        let (scheduler, board) = SchedulerActor::new(&config);
+        let config = Arc::new(config);
+        let (scheduler, board) = SchedulerActor::new(config.clone());
         let scheduler = Supervisor::start(|_| scheduler);
         let providers = Arc::new(Providers::start(
             &config,
             scheduler.clone().recipient(),
             &upstream,
         ));
-        let config = Arc::new(config);
         let reloader = KeyReloader {
             providers: providers.clone(),
-            config: config.clone(),
+            board: board.clone(),
         };
         let state = web::Data::new(AppState {
-            planner: Planner::new(&config),
             board,
             scheduler,
             dispatcher: Dispatcher::new(config.dispatch.clone(), upstream, providers),
             cache: crate::cache::Cache::new(&config),
             keys,
             usage: usage.clone(),
-            admin_token: config.admin_token.clone(),
-            max_body_bytes: config.max_body_bytes,
-            config: config.clone(),
+            reloader: crate::reload::Reloader::new(config.source.clone()),
         });
         crate::metrics::publish::spawn(state.clone());
         let metrics_apart = config.metrics_listen.is_some();

@@ -179,6 +179,10 @@ pub enum GatewayError {
         message: String,
         retry_after: Option<Duration>,
     },
+    /// The request conflicts with the gateway's state (409), e.g. a config reload
+    /// that needs a restart.
+    #[error("{message}")]
+    Conflict { message: String, code: &'static str },
     #[error("internal error")]
     Internal,
 }
@@ -308,6 +312,9 @@ impl GatewayError {
                 "rate_limit_error",
                 Some("rate_limit_exceeded"),
             ),
+            Self::Conflict { code, .. } => {
+                (StatusCode::CONFLICT, "invalid_request_error", Some(*code))
+            }
             Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", None),
         }
     }
@@ -327,6 +334,7 @@ impl GatewayError {
             Self::RateLimited { .. } => "rate_limited",
             Self::Upstream(e) => e.class.kind(),
             Self::BudgetExceeded { .. } => "budget_exceeded",
+            Self::Conflict { .. } => "conflict",
             Self::Internal => "internal",
         }
     }

@@ -20,6 +20,7 @@
 //! - [`config`]: TOML in, validated [`config::Config`] out; secrets never printed;
 //! - [`mock`]: simulated providers speaking the six real wire formats;
 //! - [`app`]: wires it all into a running server;
+//! - [`reload`]: `POST /admin/reload`, the config file swapped in while serving;
 //! - [`error`]: upstream error classes and the one HTTP error mapping;
 //! - [`logging`]: the log subscriber and its buffered stderr writer.
 
@@ -35,6 +36,7 @@ pub mod logging;
 pub mod metrics;
 pub mod mock;
 pub mod providers;
+pub mod reload;
 pub mod scheduler;
 pub mod usage;
 

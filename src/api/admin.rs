@@ -1,16 +1,18 @@
 //! The admin API (`Authorization: Bearer <admin token>`): live provider health and
 //! scores, weights at runtime, routes and tiers, recent routing decisions, and a crash
 //! hook that stops a provider actor so its supervisor's restart can be exercised, and
-//! `POST /admin/reload-keys`, which re-reads provider keys from their env/file sources.
+//! `POST /admin/reload-keys`, which re-reads provider keys from their env/file sources,
+//! and `POST /admin/reload`, which reloads the whole config file ([`crate::reload`]).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::auth::bearer_token;
-use crate::config::key_digest;
+use crate::config::{ConfigError, key_digest};
 use crate::error::GatewayError;
 use crate::providers::actor::Crash;
+use crate::reload::ReloadError;
 use crate::scheduler::actor::{Scope, SetWeights};
 use crate::scheduler::weights::PartialWeights;
 
@@ -23,13 +25,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/routes", web::get().to(routes))
         .route("/admin/decisions", web::get().to(decisions))
         .route("/admin/reload-keys", web::post().to(reload_keys))
+        .route("/admin/reload", web::post().to(reload))
         .route("/admin/cache", web::get().to(cache));
 }
 
 /// Checks the admin token (compared as SHA-256 digests, so in constant time with
 /// respect to the token's content).
 pub(crate) fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), GatewayError> {
-    let Some(expected) = &state.admin_token else {
+    let Some(expected) = state.admin_token() else {
         return Err(GatewayError::Unauthorized(
             "the admin API is disabled: no admin token is configured".to_owned(),
         ));
@@ -82,15 +85,15 @@ async fn providers(
 ) -> Result<HttpResponse, GatewayError> {
     authorize(&state, &req)?;
     let snap = state.board.load();
-    let scores = state.planner.global_scores(&snap, &state.config.models);
+    let scores = snap.planner.global_scores(&snap, &snap.config.models);
     let now = tokio::time::Instant::now();
-    let data: Vec<ProviderView<'_>> = state
+    let data: Vec<ProviderView<'_>> = snap
         .config
         .providers
         .iter()
         .filter_map(|p| {
             let health = snap.providers.get(p.index)?;
-            let models = state
+            let models = snap
                 .config
                 .models
                 .iter()
@@ -139,8 +142,8 @@ async fn crash(
     name: web::Path<String>,
 ) -> Result<HttpResponse, GatewayError> {
     authorize(&state, &req)?;
-    let p = state
-        .config
+    let config = state.config();
+    let p = config
         .providers
         .iter()
         .find(|p| p.name == *name)
@@ -258,7 +261,7 @@ async fn routes(
     req: HttpRequest,
 ) -> Result<HttpResponse, GatewayError> {
     authorize(&state, &req)?;
-    let c = &state.config;
+    let c = state.config();
     let routes: serde_json::Map<String, serde_json::Value> = c
         .routes
         .iter()
@@ -305,20 +308,20 @@ async fn decisions(
     authorize(&state, &req)?;
     let q = web::Query::<DecisionQuery>::from_query(req.query_string())
         .map_err(|e| GatewayError::invalid(format!("invalid query: {e}"), "route"))?;
+    let snap = state.board.load();
     let name_of = |i: usize| {
-        state
-            .config
+        snap.config
             .models
             .get(i)
             .map_or_else(String::new, |m| format!("{}/{}", m.provider.name, m.name))
     };
     let routes: Vec<&String> = match &q.route {
         Some(r) => vec![r],
-        None => state.planner.route_names().iter().collect(),
+        None => snap.planner.route_names().iter().collect(),
     };
     let mut out = serde_json::Map::new();
     for r in routes {
-        let list = state
+        let list = snap
             .planner
             .decisions(r)
             .ok_or_else(|| GatewayError::NotFound(format!("no route named '{r}'")))?;
@@ -347,7 +350,7 @@ async fn reload_keys(
     let loaded = state
         .dispatcher
         .providers()
-        .reload_keys(&state.config)
+        .reload_keys(&state.config())
         .map_err(|e| GatewayError::InvalidRequest {
             message: format!("keys not reloaded: {e}"),
             param: None,
@@ -358,4 +361,55 @@ async fn reload_keys(
         .map(|(name, n)| (name, serde_json::json!({ "keys": n })))
         .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "providers": providers })))
+}
+
+/// `POST /admin/reload`: re-reads, checks and applies the config file (see
+/// [`crate::reload`]). 200 lists what changed; 400 names the invalid field; 409 lists
+/// the changes that need a restart. Nothing changes unless the answer is 200.
+async fn reload(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, GatewayError> {
+    authorize(&state, &req)?;
+    let done = state.reloader.reload(&state).await.map_err(|e| match e {
+        ReloadError::NoFile => GatewayError::InvalidRequest {
+            message: e.to_string(),
+            param: None,
+            code: Some("reload_unavailable"),
+        },
+        ReloadError::Invalid(ConfigError::Invalid { ref path, .. }) => {
+            GatewayError::InvalidRequest {
+                param: Some(path.clone()),
+                message: e.to_string(),
+                code: Some("invalid_config"),
+            }
+        }
+        ReloadError::Invalid(ConfigError::Read { .. }) => GatewayError::InvalidRequest {
+            message: e.to_string(),
+            param: None,
+            code: Some("invalid_config"),
+        },
+        ReloadError::RestartRequired(_) => GatewayError::Conflict {
+            message: e.to_string(),
+            code: "restart_required",
+        },
+        ReloadError::InProgress => GatewayError::Conflict {
+            message: e.to_string(),
+            code: "reload_in_progress",
+        },
+        ReloadError::Internal => GatewayError::Internal,
+    })?;
+    let provider_keys: serde_json::Map<String, serde_json::Value> = done
+        .provider_keys
+        .into_iter()
+        .map(|(name, n)| (name, serde_json::json!({ "keys": n })))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "reloaded": true,
+        "changed": done.changed,
+        // Weights set through `PUT /admin/weights` do not survive a reload.
+        "weights": "reset_to_file",
+        "providers": provider_keys,
+        "warnings": done.warnings,
+    })))
 }

@@ -4,8 +4,10 @@
 //! the plain key is never stored and lookup time does not depend on how much of a
 //! guess matches a real key (the map compares digests of the guess, which an attacker
 //! cannot steer byte by byte). The store is a concurrent map: config keys are loaded at
-//! start, keys created or revoked through `/admin/keys` are added or removed live.
+//! start and replaced by `POST /admin/reload`, keys created or revoked through
+//! `/admin/keys` are added or removed live.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use actix_web::HttpRequest;
@@ -97,6 +99,30 @@ impl KeyStore {
                 source,
             },
         );
+    }
+
+    /// Makes the config's keys those of a reloaded config. New and changed keys go in
+    /// before dropped ones go out, so a key in both files never stops working. As at
+    /// start, a config key wins over a key created through `/admin/keys` with the same
+    /// id (that key stays in the database, out of service until the config key goes).
+    pub fn replace_config(&self, keys: &[GatewayKeyConfig]) {
+        for k in keys {
+            if self.source_of(&k.id) == Some(KeySource::Admin) {
+                tracing::warn!(key_id = %k.id, "a reloaded config key has the id of a stored gateway key; the config key wins");
+                self.remove_id(&k.id);
+            }
+            self.insert(
+                k.sha256,
+                &k.id,
+                &k.tenant,
+                &k.tier,
+                k.limits,
+                KeySource::Config,
+            );
+        }
+        let kept: HashSet<[u8; 32]> = keys.iter().map(|k| k.sha256).collect();
+        self.by_digest
+            .retain(|digest, e| e.source == KeySource::Admin || kept.contains(digest));
     }
 
     /// Whether a key has this id.

@@ -79,7 +79,7 @@ async fn handle(
     route: &mut Option<Arc<str>>,
 ) -> Result<HttpResponse, Failed> {
     check_content_type(req).map_err(early)?;
-    let body = read_body(req, payload, state.max_body_bytes)
+    let body = read_body(req, payload, state.board.load().config.max_body_bytes)
         .await
         .map_err(early)?;
     let chat = parse_request(&body).map_err(early)?;
@@ -102,7 +102,7 @@ async fn handle(
     let plan = {
         let snapshot = state.board.load();
         let providers = state.dispatcher.providers();
-        state
+        snapshot
             .planner
             .plan(
                 &snapshot,

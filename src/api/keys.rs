@@ -101,7 +101,7 @@ async fn create(
         ));
     }
     let tier = c.tier.unwrap_or_else(|| "default".to_owned());
-    if tier != "default" && !state.config.tiers.contains_key(&tier) {
+    if tier != "default" && !state.board.load().config.tiers.contains_key(&tier) {
         return Err(GatewayError::invalid(
             format!("no tier named '{tier}'"),
             "tier",

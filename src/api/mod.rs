@@ -18,25 +18,37 @@ use arc_swap::ArcSwap;
 use crate::config::{Config, Secret};
 use crate::dispatch::Dispatcher;
 use crate::error::GatewayError;
-use crate::scheduler::{Planner, SchedulerActor, Snapshot};
+use crate::scheduler::{SchedulerActor, Snapshot};
 use auth::KeyStore;
 
-/// What every handler reads. Everything here is immutable or lock-free.
+/// What every handler reads. Everything here is immutable or lock-free; what a
+/// config reload replaces is either in the scheduler's snapshot (config, planner,
+/// weights) or behind an `ArcSwap` of its own (dispatch policy, cache modes, tenant
+/// limits, key pools, gateway keys).
 pub struct AppState {
-    pub planner: Planner,
-    /// The scheduler's latest published snapshot.
+    /// The scheduler's latest published snapshot, with the running config and planner.
     pub board: Arc<ArcSwap<Snapshot>>,
     pub scheduler: Addr<SchedulerActor>,
     pub dispatcher: Dispatcher,
     /// Single-flight table and response cache in front of the dispatcher.
     pub cache: crate::cache::Cache,
     pub keys: KeyStore,
-    pub admin_token: Option<Secret>,
-    pub max_body_bytes: usize,
-    /// The config as loaded, for `GET /admin/routes`.
-    pub config: Arc<Config>,
     /// Usage ledger, quotas and budgets.
     pub usage: Arc<crate::usage::Accounting>,
+    /// `POST /admin/reload`: where the config came from, one reload at a time.
+    pub reloader: crate::reload::Reloader,
+}
+
+impl AppState {
+    /// The running config (its latest reload).
+    pub fn config(&self) -> Arc<Config> {
+        self.board.load().config.clone()
+    }
+
+    /// The admin token of the running config.
+    pub fn admin_token(&self) -> Option<Secret> {
+        self.board.load().config.admin_token.clone()
+    }
 }
 
 /// Registers every route but `/metrics` ([`configure_metrics`]).

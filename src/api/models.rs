@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::AppState;
 use crate::error::GatewayError;
+use crate::scheduler::Planner;
 
 #[derive(Serialize)]
 struct ModelObject<'a> {
@@ -20,9 +21,8 @@ struct ModelList<'a> {
     data: Vec<ModelObject<'a>>,
 }
 
-fn entries(state: &AppState) -> Vec<ModelObject<'_>> {
-    let mut data: Vec<ModelObject<'_>> = state
-        .planner
+fn entries(planner: &Planner) -> Vec<ModelObject<'_>> {
+    let mut data: Vec<ModelObject<'_>> = planner
         .route_names()
         .iter()
         .map(|r| ModelObject {
@@ -32,7 +32,7 @@ fn entries(state: &AppState) -> Vec<ModelObject<'_>> {
             owned_by: "switchyard",
         })
         .collect();
-    let mut offers: Vec<_> = state.planner.offers().collect();
+    let mut offers: Vec<_> = planner.offers().collect();
     offers.sort_by(|a, b| {
         a.name
             .cmp(&b.name)
@@ -54,9 +54,10 @@ pub async fn list(
     req: HttpRequest,
 ) -> Result<HttpResponse, GatewayError> {
     state.keys.authenticate(&req)?;
+    let snap = state.board.load();
     Ok(HttpResponse::Ok().json(ModelList {
         object: "list",
-        data: entries(&state),
+        data: entries(&snap.planner),
     }))
 }
 
@@ -67,7 +68,8 @@ pub async fn retrieve(
     id: web::Path<String>,
 ) -> Result<HttpResponse, GatewayError> {
     state.keys.authenticate(&req)?;
-    let entries = entries(&state);
+    let snap = state.board.load();
+    let entries = entries(&snap.planner);
     let found = entries
         .into_iter()
         .find(|m| m.id == id.as_str())

@@ -52,7 +52,7 @@ fn params(req: &HttpRequest) -> Result<Params, GatewayError> {
 
 /// Resolves who asks and which tenant's usage they may see.
 fn filter(state: &AppState, req: &HttpRequest, p: &Params) -> Result<Filter, GatewayError> {
-    let is_admin = match (&state.admin_token, bearer_token(req)) {
+    let is_admin = match (&state.admin_token(), bearer_token(req)) {
         (Some(admin), Some(given)) => key_digest(given) == key_digest(admin.expose()),
         _ => false,
     };

@@ -21,6 +21,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use tokio::time::Instant;
@@ -97,15 +98,20 @@ impl Shared {
 /// The cache and the single-flight table.
 #[derive(Debug, Clone)]
 pub struct Cache {
-    config: CacheConfig,
-    /// Per-route mode and TTL, resolved against `[cache]`.
-    routes: Arc<HashMap<String, (CacheMode, Duration)>>,
+    /// Modes and TTLs, replaced by a config reload.
+    settings: Arc<ArcSwap<Settings>>,
     shared: Arc<Shared>,
 }
 
-impl Cache {
-    /// A cache configured by `[cache]` and the routes' `cache` keys.
-    pub fn new(config: &Config) -> Self {
+/// `[cache]` and every route's mode and TTL, resolved against it.
+#[derive(Debug)]
+struct Settings {
+    config: CacheConfig,
+    routes: HashMap<String, (CacheMode, Duration)>,
+}
+
+impl Settings {
+    fn new(config: &Config) -> Self {
         let c = &config.cache;
         let routes = config
             .routes
@@ -117,7 +123,17 @@ impl Cache {
             .collect();
         Self {
             config: c.clone(),
-            routes: Arc::new(routes),
+            routes,
+        }
+    }
+}
+
+impl Cache {
+    /// A cache configured by `[cache]` and the routes' `cache` keys.
+    pub fn new(config: &Config) -> Self {
+        let c = &config.cache;
+        Self {
+            settings: Arc::new(ArcSwap::from_pointee(Settings::new(config))),
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
                     flights: HashMap::new(),
@@ -132,13 +148,20 @@ impl Cache {
         self.shared.lock().store.stats()
     }
 
+    /// Takes a reloaded config's `[cache]` and route cache settings (all but
+    /// `max_bytes`, which sizes the store and needs a restart). Stored answers stay.
+    pub fn reconfigure(&self, config: &Config) {
+        self.settings.store(Arc::new(Settings::new(config)));
+    }
+
     fn mode(&self, route: Option<&str>) -> (CacheMode, Duration) {
-        if !self.config.enabled {
-            return (CacheMode::Off, self.config.ttl);
+        let s = self.settings.load();
+        if !s.config.enabled {
+            return (CacheMode::Off, s.config.ttl);
         }
         route
-            .and_then(|r| self.routes.get(r).copied())
-            .unwrap_or((self.config.default_mode, self.config.ttl))
+            .and_then(|r| s.routes.get(r).copied())
+            .unwrap_or((s.config.default_mode, s.config.ttl))
     }
 
     /// Answers `call`: from the cache, by joining an identical request in flight, or by

@@ -54,7 +54,7 @@ pub struct RawCache {
 }
 
 /// The checked `[cache]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CacheConfig {
     pub enabled: bool,
     pub ttl: Duration,
@@ -74,7 +74,7 @@ impl Default for CacheConfig {
 }
 
 /// A route's own cache settings; `None` falls back to `[cache]`.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct RouteCache {
     pub mode: Option<CacheMode>,
     pub ttl: Option<Duration>,

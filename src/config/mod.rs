@@ -4,6 +4,7 @@
 //! key; [`validate`] resolves defaults, secrets and cross-references.
 
 pub mod cache;
+pub mod diff;
 pub mod dispatch;
 pub mod raw;
 pub mod secret;
@@ -79,10 +80,21 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// Where relative secret files resolve (the config file's folder), for key reloads.
     pub base_dir: Option<PathBuf>,
+    /// The file this config was read from, for `POST /admin/reload`; `None` for
+    /// config text (the embedded demo, tests).
+    pub source: Option<ConfigSource>,
+}
+
+/// Where a config was read from, so it can be read again the same way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigSource {
+    pub path: PathBuf,
+    /// What `{mock}` in base URLs stood for (`switchyard demo --config`).
+    pub mock_addr: Option<String>,
 }
 
 /// How a plan is run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DispatchConfig {
     /// The global retry delay (`policies.default.retry_delay`).
     pub retry_delay: Duration,
@@ -95,7 +107,7 @@ pub struct DispatchConfig {
 }
 
 /// A named set of candidates with its own weights and fallbacks.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RouteConfig {
     /// Model names or `provider/model`, ranked by the scheduler.
     pub candidates: Vec<String>,
@@ -106,7 +118,7 @@ pub struct RouteConfig {
 }
 
 /// Chooses a route for requests to `auto`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RouteRule {
     pub route: String,
     pub min_prompt_tokens: Option<u64>,
@@ -115,7 +127,7 @@ pub struct RouteRule {
 }
 
 /// What keys of a tier may use.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TierConfig {
     /// `None`: every route.
     pub routes: Option<Vec<String>>,
@@ -124,7 +136,7 @@ pub struct TierConfig {
 }
 
 /// How provider health is measured.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HealthConfig {
     pub heartbeat_interval: Duration,
     pub heartbeat_timeout: Duration,
@@ -136,7 +148,7 @@ pub struct HealthConfig {
 }
 
 /// How candidates are scored.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SchedulerConfig {
     pub weights: Weights,
     pub exploration: f64,
@@ -168,7 +180,7 @@ pub struct ProviderConfig {
 }
 
 /// Prices in USD per million tokens.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Prices {
     pub input: f64,
     pub output: f64,
@@ -228,7 +240,7 @@ impl ModelConfig {
 }
 
 /// A gateway key, kept only as its SHA-256.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GatewayKeyConfig {
     pub id: String,
     pub sha256: [u8; 32],
@@ -244,7 +256,12 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        Self::from_toml(&text, path.parent(), mock_addr)
+        let mut config = Self::from_toml(&text, path.parent(), mock_addr)?;
+        config.source = Some(ConfigSource {
+            path: path.to_path_buf(),
+            mock_addr: mock_addr.map(str::to_owned),
+        });
+        Ok(config)
     }
 
     /// Parses and validates config text; secret files resolve against `base_dir`.
@@ -616,6 +633,7 @@ pub fn validate(
             rechunk,
         },
         base_dir: base_dir.map(Path::to_path_buf),
+        source: None,
         providers,
         models,
         routes,

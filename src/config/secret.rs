@@ -37,7 +37,7 @@ impl fmt::Display for Secret {
 
 /// Where a secret comes from: `{ env = "NAME" }`, `{ file = "path" }`, or, for demo
 /// credentials and simulated providers only, `{ value = "..." }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretSource {
     /// Environment variable holding the secret.

@@ -18,7 +18,7 @@ pub const DEFAULT_FLUSH_INTERVAL_MS: u64 = 1000;
 pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
 
 /// `[usage]`: where and how often usage records are written.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UsageConfig {
     /// The SQLite file (created if missing); relative paths are relative to the working
     /// directory the gateway was started in.

@@ -14,6 +14,7 @@ pub mod upstream;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use tokio::time::Instant;
 
 use crate::canonical::usage::estimate_tokens;
@@ -72,7 +73,8 @@ pub struct RunOptions<'a> {
 pub struct Dispatcher {
     upstream: Upstream,
     providers: Arc<Providers>,
-    config: DispatchConfig,
+    /// Replaced by a config reload; each run reads it once.
+    config: Arc<ArcSwap<DispatchConfig>>,
 }
 
 /// The bookkeeping of one [`Dispatcher::run_with`].
@@ -101,8 +103,14 @@ impl Dispatcher {
         Self {
             upstream,
             providers,
-            config,
+            config: Arc::new(ArcSwap::from_pointee(config)),
         }
+    }
+
+    /// Takes a reloaded config's retry policies and rechunking; runs already under
+    /// way finish with the ones they started with.
+    pub fn reconfigure(&self, config: DispatchConfig) {
+        self.config.store(Arc::new(config));
     }
 
     /// The provider actors.
@@ -118,7 +126,8 @@ impl Dispatcher {
         plan: &[Arc<ModelConfig>],
         opts: RunOptions<'_>,
     ) -> Result<(Outcome, Answered), Failed> {
-        let policy = self.config.policies.for_route(opts.route);
+        let config = self.config.load_full();
+        let policy = config.policies.for_route(opts.route);
         let timeout = opts
             .timeout
             .map_or(policy.request_timeout, |t| t.min(policy.request_timeout));
@@ -307,7 +316,7 @@ impl Dispatcher {
             match RelayStream::open(resp, adapter.stream_decoder(), model, req).await {
                 Ok(relay) => Ok(Outcome::Stream(Box::new(
                     relay
-                        .with_rechunk(self.config.rechunk)
+                        .with_rechunk(self.config.load().rechunk)
                         .with_reporter(reporter),
                 ))),
                 Err(e) => Err(reporter.failed(e).into()),

@@ -69,7 +69,7 @@ impl RetryPolicy {
 }
 
 /// The global policy and each route's.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Policies {
     pub default: RetryPolicy,
     pub routes: BTreeMap<String, RetryPolicy>,

@@ -252,11 +252,17 @@ pub const FAMILIES: &[Family] = &[
         &["provider"],
         "Requests waiting for a provider's token bucket",
     ),
+    family(
+        "switchyard_config_reloads_total",
+        Counter,
+        &["result"],
+        "POST /admin/reload calls by result (ok, invalid, restart_required)",
+    ),
 ];
 
 /// Families described above that ordinary traffic does not produce: they appear only
 /// after a provider key is revoked, a token bucket runs dry, identical requests
-/// overlap or the cache outgrows its bound (). `.ci/prometheus-check.sh` reports panels that only use them as
+/// overlap, the cache outgrows its bound or the config is reloaded. `.ci/prometheus-check.sh` reports panels that only use them as
 /// "no data (metric not produced yet)" instead of failing.
 pub const PENDING: &[&str] = &[
     "switchyard_usage_dropped_total",
@@ -266,6 +272,7 @@ pub const PENDING: &[&str] = &[
     "switchyard_cache_coalesced_waiters",
     "switchyard_rate_limit_queue_depth",
     "switchyard_cache_evictions_total",
+    "switchyard_config_reloads_total",
 ];
 
 /// The family named `name`, if it is one.
@@ -340,6 +347,11 @@ pub fn record_usage_written(records: &[crate::usage::UsageRecord], added: usize)
     for r in records {
         lag.record(r.ended.elapsed().as_secs_f64());
     }
+}
+
+/// Counts one config reload by result (`ok`, `invalid`, `restart_required`).
+pub fn record_config_reload(result: &'static str) {
+    counter!("switchyard_config_reloads_total", "result" => result).increment(1);
 }
 
 /// Counts lost usage records.

@@ -32,7 +32,7 @@ pub fn spawn(state: web::Data<AppState>) {
 /// Sets every sampled gauge once.
 pub fn publish(state: &AppState) {
     let snap = state.board.load();
-    for (route, m, score) in state.planner.route_scores(&snap) {
+    for (route, m, score) in snap.planner.route_scores(&snap) {
         gauge!(
             "switchyard_candidate_score",
             "route" => route.to_owned(),
@@ -42,7 +42,7 @@ pub fn publish(state: &AppState) {
         .set(score);
     }
     let live = state.dispatcher.providers();
-    for p in &state.config.providers {
+    for p in &snap.config.providers {
         gauge!("switchyard_in_flight_requests", "provider" => p.name.clone())
             .set(f64::from(live.in_flight(p.index)));
         if let Some(h) = snap.providers.get(p.index) {

@@ -15,10 +15,11 @@ pub mod window;
 use std::sync::Arc;
 
 use actix::{Addr, Recipient, Supervisor};
+use arc_swap::ArcSwap;
 
-use crate::config::{Config, ConfigError, Resolved};
+use crate::config::{Config, ConfigError, Resolved, Secret};
 use crate::dispatch::upstream::Upstream;
-use crate::scheduler::actor::HealthUpdate;
+use crate::scheduler::actor::{HealthUpdate, Snapshot};
 use actor::{Outcome, ProviderActor};
 use health::ProviderShared;
 use keys::KeyPool;
@@ -31,17 +32,19 @@ pub struct ProviderHandle {
     pub keys: Arc<KeyPool>,
 }
 
-/// Re-reads provider keys on demand (`POST /admin/reload-keys`, SIGHUP).
+/// Re-reads provider keys on demand (`POST /admin/reload-keys`, SIGHUP), from the
+/// key sources of the running config (as of its latest `POST /admin/reload`).
 #[derive(Clone)]
 pub struct KeyReloader {
     pub providers: Arc<Providers>,
-    pub config: Arc<Config>,
+    pub board: Arc<ArcSwap<Snapshot>>,
 }
 
 impl KeyReloader {
     /// See [`Providers::reload_keys`].
     pub fn reload(&self) -> Result<Vec<(String, usize)>, ConfigError> {
-        self.providers.reload_keys(&self.config)
+        let config = self.board.load().config.clone();
+        self.providers.reload_keys(&config)
     }
 }
 
@@ -115,6 +118,18 @@ impl Providers {
             }
             fresh.push(keys);
         }
+        Ok(self.replace_keys(config, fresh))
+    }
+
+    /// Puts the keys a config reload resolved (`ProviderConfig::keys`) in the pools.
+    /// The providers are the running ones: a reload that adds or removes one is
+    /// refused before this.
+    pub fn set_keys(&self, config: &Config) -> Vec<(String, usize)> {
+        let keys = config.providers.iter().map(|p| p.keys.clone()).collect();
+        self.replace_keys(config, keys)
+    }
+
+    fn replace_keys(&self, config: &Config, fresh: Vec<Vec<Secret>>) -> Vec<(String, usize)> {
         let mut loaded = Vec::new();
         for (p, keys) in config.providers.iter().zip(fresh) {
             let n = keys.len();
@@ -124,7 +139,7 @@ impl Providers {
             tracing::info!(provider = %p.name, keys = n, "provider keys reloaded");
             loaded.push((p.name.clone(), n));
         }
-        Ok(loaded)
+        loaded
     }
 
     /// Reports an attempt's outcome to its provider's actor (never waits; see

@@ -2,7 +2,9 @@
 //! model, and publishes them as one immutable [`Snapshot`] that request handlers load
 //! without waiting on anyone. Provider actors report with `do_send`; the admin API
 //! changes weights with a message whose reply is the new effective weights, after the
-//! snapshot that the very next request reads has been published.
+//! snapshot that the very next request reads has been published. A config reload
+//! (`POST /admin/reload`) is one message too: the new config, its planner and the
+//! file's weights go out in a single snapshot.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,6 +12,7 @@ use std::sync::Arc;
 use actix::{Actor, Context, Handler, Message, Supervised};
 use arc_swap::ArcSwap;
 
+use super::plan::Planner;
 use super::weights::{PartialWeights, Weights, WeightsError};
 use crate::config::Config;
 use crate::providers::health::{ModelHealth, ProviderHealth};
@@ -23,6 +26,27 @@ pub struct WeightTable {
 }
 
 impl WeightTable {
+    /// The weights the config file sets (every tier, and `default`, present).
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            global: config.scheduler.weights,
+            routes: config
+                .routes
+                .iter()
+                .map(|(n, r)| (n.clone(), r.weights))
+                .collect(),
+            tiers: config
+                .tiers
+                .iter()
+                .map(|(n, t)| (n.clone(), t.weights))
+                .chain(std::iter::once((
+                    "default".to_owned(),
+                    PartialWeights::default(),
+                )))
+                .collect(),
+        }
+    }
+
     /// The weights a request uses: global, then its tier, then its route, then its
     /// own header, each overriding the terms it sets.
     pub fn resolve(&self, tier: &str, route: Option<&str>, header: &PartialWeights) -> Weights {
@@ -47,6 +71,10 @@ pub struct Snapshot {
     /// Indexed by `ModelConfig::index`.
     pub models: Vec<ModelHealth>,
     pub weights: WeightTable,
+    /// The running config (replaced whole by a reload).
+    pub config: Arc<Config>,
+    /// Routes, tiers and models indexed from `config`.
+    pub planner: Arc<Planner>,
 }
 
 /// Where a weights change applies.
@@ -75,35 +103,33 @@ pub struct SetWeights {
     pub weights: PartialWeights,
 }
 
+/// Replaces the config (a reload that [`crate::config::diff`] found live-applicable:
+/// same providers and models at the same indices). The weights go back to the file's,
+/// dropping changes made through `PUT /admin/weights`. The reply comes after the
+/// snapshot is published.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Reconfigure {
+    pub config: Arc<Config>,
+    pub planner: Arc<Planner>,
+}
+
 /// The scheduler actor.
 pub struct SchedulerActor {
     board: Arc<ArcSwap<Snapshot>>,
     providers: Vec<ProviderHealth>,
     models: Vec<ModelHealth>,
     weights: WeightTable,
+    config: Arc<Config>,
+    planner: Arc<Planner>,
     version: u64,
 }
 
 impl SchedulerActor {
     /// Builds the actor and the board it publishes to.
-    pub fn new(config: &Config) -> (Self, Arc<ArcSwap<Snapshot>>) {
-        let weights = WeightTable {
-            global: config.scheduler.weights,
-            routes: config
-                .routes
-                .iter()
-                .map(|(n, r)| (n.clone(), r.weights))
-                .collect(),
-            tiers: config
-                .tiers
-                .iter()
-                .map(|(n, t)| (n.clone(), t.weights))
-                .chain(std::iter::once((
-                    "default".to_owned(),
-                    PartialWeights::default(),
-                )))
-                .collect(),
-        };
+    pub fn new(config: Arc<Config>) -> (Self, Arc<ArcSwap<Snapshot>>) {
+        let weights = WeightTable::from_config(&config);
+        let planner = Arc::new(Planner::new(&config));
         let providers = vec![ProviderHealth::unknown(); config.providers.len()];
         let models = vec![ModelHealth::default(); config.models.len()];
         let board = Arc::new(ArcSwap::from_pointee(Snapshot {
@@ -111,12 +137,16 @@ impl SchedulerActor {
             providers: providers.clone(),
             models: models.clone(),
             weights: weights.clone(),
+            config: config.clone(),
+            planner: planner.clone(),
         }));
         let actor = Self {
             board: board.clone(),
             providers,
             models,
             weights,
+            config,
+            planner,
             version: 0,
         };
         (actor, board)
@@ -129,6 +159,8 @@ impl SchedulerActor {
             providers: self.providers.clone(),
             models: self.models.clone(),
             weights: self.weights.clone(),
+            config: self.config.clone(),
+            planner: self.planner.clone(),
         }));
         crate::metrics::record_weights(&self.weights);
     }
@@ -194,6 +226,17 @@ impl Handler<SetWeights> for SchedulerActor {
         }
         self.publish();
         Ok(self.effective(&msg.scope))
+    }
+}
+
+impl Handler<Reconfigure> for SchedulerActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Reconfigure, _ctx: &mut Context<Self>) {
+        self.weights = WeightTable::from_config(&msg.config);
+        self.config = msg.config;
+        self.planner = msg.planner;
+        self.publish();
     }
 }
 

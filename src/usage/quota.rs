@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use dashmap::DashMap;
 
 use crate::config::Limits;
@@ -93,7 +94,8 @@ impl Counters {
 /// Live counters for every key and tenant.
 #[derive(Debug, Default)]
 pub struct Quotas {
-    tenants: BTreeMap<String, Limits>,
+    /// Replaced by a config reload; counters are kept.
+    tenants: ArcSwap<BTreeMap<String, Limits>>,
     counters: DashMap<Scope, Counters>,
 }
 
@@ -101,14 +103,19 @@ impl Quotas {
     /// Counters starting empty, with the configured tenant limits.
     pub fn new(tenants: BTreeMap<String, Limits>) -> Self {
         Self {
-            tenants,
+            tenants: ArcSwap::from_pointee(tenants),
             counters: DashMap::new(),
         }
     }
 
     /// The configured limits of a tenant.
     pub fn tenant_limits(&self, tenant: &str) -> Limits {
-        self.tenants.get(tenant).copied().unwrap_or_default()
+        self.tenants.load().get(tenant).copied().unwrap_or_default()
+    }
+
+    /// Takes a reloaded config's tenant limits; spend and request counters stay.
+    pub fn set_tenants(&self, tenants: BTreeMap<String, Limits>) {
+        self.tenants.store(Arc::new(tenants));
     }
 
     /// Seeds spend from the ledger: `day_usd` and `month_usd` already spent.

@@ -32,6 +32,23 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// start dozens of idle threads for nothing.
 const GATEWAY_WORKERS: usize = 2;
 
+/// The config file of [`TestEnv::start_from_file`], in the test's temp dir.
+const CONFIG_FILE: &str = "gateway.toml";
+
+/// Sets what [`TestEnv::start`] sets after loading (worker count, a ledger in the
+/// test's temp dir) in the file itself, so a reload of the file sees the same values.
+fn pin_file_config(text: &str, dir: &std::path::Path) -> String {
+    edit_config(text, |t| {
+        set(t, "server", "workers", GATEWAY_WORKERS as i64);
+        set(
+            t,
+            "usage",
+            "database",
+            dir.join("usage.db").display().to_string(),
+        );
+    })
+}
+
 /// The demo configuration (`config/demo.toml`), as `switchyard demo` runs it.
 pub fn demo_config() -> &'static str {
     switchyard::DEMO_CONFIG
@@ -118,6 +135,50 @@ impl TestEnv {
             mock,
             usage_dir,
         }
+    }
+
+    /// The six default simulated providers and a gateway that reads `config_toml` from
+    /// a file in the test's temp dir, as `switchyard serve --config` does, so
+    /// `POST /admin/reload` can read it again (change it with [`Self::write_config`]).
+    pub async fn start_from_file(config_toml: &str) -> Self {
+        let mock = MockServer::start("127.0.0.1:0", MockState::default_set())
+            .await
+            .expect("mock server starts");
+        let usage_dir = tempfile::tempdir().expect("temp dir for the config and ledger");
+        let path = usage_dir.path().join(CONFIG_FILE);
+        std::fs::write(&path, pin_file_config(config_toml, usage_dir.path()))
+            .expect("config file written");
+        let config = Config::load(&path, Some(&mock.host()))
+            .unwrap_or_else(|e| panic!("test config is invalid: {e}\n{config_toml}"));
+        let gateway = Gateway::bind(config, "127.0.0.1:0")
+            .expect("gateway binds")
+            .spawn();
+        let client = reqwest::Client::builder()
+            .timeout(CLIENT_TIMEOUT)
+            .build()
+            .expect("client builds");
+        Self {
+            gateway_url: gateway.url(),
+            mock_url: format!("http://{}", mock.host()),
+            client,
+            mock,
+            usage_dir,
+        }
+    }
+
+    /// Replaces the config file of a gateway started with [`Self::start_from_file`]
+    /// (the worker count and ledger path stay pinned as at start).
+    pub fn write_config(&self, config_toml: &str) {
+        std::fs::write(
+            self.usage_dir.path().join(CONFIG_FILE),
+            pin_file_config(config_toml, self.usage_dir.path()),
+        )
+        .expect("config file written");
+    }
+
+    /// Replaces the config file with text written as is (e.g. broken TOML).
+    pub fn write_config_raw(&self, text: &str) {
+        std::fs::write(self.usage_dir.path().join(CONFIG_FILE), text).expect("config file written");
     }
 
     /// `gateway_url` + `path`.

@@ -1,0 +1,157 @@
+//! `POST /admin/reload`: reads the config file again, checks it completely, and swaps
+//! it in while the gateway runs, or changes nothing.
+//!
+//! Steps: load and validate the file with the usual two-layer loader (off the
+//! request threads); compare it with the running config ([`crate::config::diff`]) and
+//! refuse changes that need a restart; then apply. Applying cannot fail half-way: the
+//! one step that waits (the scheduler publishing a snapshot with the new config,
+//! planner and the file's weights) goes first, and the rest are plain pointer swaps
+//! (retry policy, cache modes, tenant limits) and map updates (gateway keys, provider
+//! key pools). A request reads each of these once, so it runs under either the old or
+//! the new value of each. One reload runs at a time.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::api::AppState;
+use crate::config::diff::{align_models, diff};
+use crate::config::{Config, ConfigError, ConfigSource};
+use crate::scheduler::Planner;
+use crate::scheduler::actor::Reconfigure;
+
+/// Reloads the config of one gateway.
+#[derive(Debug)]
+pub struct Reloader {
+    /// `None`: the config came from text (the embedded demo), there is nothing to re-read.
+    source: Option<ConfigSource>,
+    busy: AtomicBool,
+}
+
+/// What a reload changed.
+#[derive(Debug)]
+pub struct Reloaded {
+    /// The paths that changed (see [`crate::config::diff`]), sorted.
+    pub changed: Vec<String>,
+    /// Keys now loaded per provider.
+    pub provider_keys: Vec<(String, usize)>,
+    /// The new config's warnings (disabled gateway keys, admin API off).
+    pub warnings: Vec<String>,
+}
+
+/// Why nothing was reloaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(
+        "this gateway runs the embedded demo config: there is no file to reload; start it with --config to reload"
+    )]
+    NoFile,
+    #[error("another config reload is in progress")]
+    InProgress,
+    #[error("config not reloaded: {0}")]
+    Invalid(ConfigError),
+    #[error(
+        "config not reloaded: these changes need a restart: {}; nothing was applied",
+        .0.join(", ")
+    )]
+    RestartRequired(Vec<String>),
+    #[error("config not reloaded: the scheduler is not running")]
+    Internal,
+}
+
+impl ReloadError {
+    /// The `result` label of `switchyard_config_reloads_total`, for outcomes counted.
+    pub fn result(&self) -> Option<&'static str> {
+        match self {
+            Self::Invalid(_) => Some("invalid"),
+            Self::RestartRequired(_) => Some("restart_required"),
+            Self::NoFile | Self::InProgress | Self::Internal => None,
+        }
+    }
+}
+
+/// Clears the busy flag when a reload ends, however it ends.
+struct Busy<'a>(&'a AtomicBool);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+impl Reloader {
+    /// A reloader for a config read from `source` (`None`: from text).
+    pub fn new(source: Option<ConfigSource>) -> Self {
+        Self {
+            source,
+            busy: AtomicBool::new(false),
+        }
+    }
+
+    /// Reloads `state`'s config from its file; see the module doc.
+    pub async fn reload(&self, state: &AppState) -> Result<Reloaded, ReloadError> {
+        let source = self.source.clone().ok_or(ReloadError::NoFile)?;
+        if self.busy.swap(true, Ordering::AcqRel) {
+            return Err(ReloadError::InProgress);
+        }
+        let _busy = Busy(&self.busy);
+        let result = self.run(state, source).await;
+        match &result {
+            Ok(r) => {
+                crate::metrics::record_config_reload("ok");
+                tracing::info!(
+                    changed = r.changed.len(),
+                    paths = %r.changed.join(","),
+                    "config reloaded"
+                );
+                for w in &r.warnings {
+                    tracing::warn!("{w}");
+                }
+            }
+            Err(e) => {
+                if let Some(label) = e.result() {
+                    crate::metrics::record_config_reload(label);
+                }
+                tracing::warn!(error = %e, "config not reloaded");
+            }
+        }
+        result
+    }
+
+    async fn run(&self, state: &AppState, source: ConfigSource) -> Result<Reloaded, ReloadError> {
+        // Reading key files and the config is blocking I/O: off the worker thread.
+        let loaded = tokio::task::spawn_blocking(move || {
+            Config::load(&source.path, source.mock_addr.as_deref())
+        })
+        .await
+        .map_err(|_| ReloadError::Internal)?;
+        let mut new = loaded.map_err(ReloadError::Invalid)?;
+        let old = state.config();
+        let changes = diff(&old, &new);
+        if !changes.restart.is_empty() {
+            return Err(ReloadError::RestartRequired(changes.restart));
+        }
+        if !align_models(&old, &mut new) {
+            return Err(ReloadError::Internal);
+        }
+        let config = Arc::new(new);
+        let planner = Arc::new(Planner::new(&config));
+        state
+            .scheduler
+            .send(Reconfigure {
+                config: config.clone(),
+                planner,
+            })
+            .await
+            .map_err(|_| ReloadError::Internal)?;
+        state.dispatcher.reconfigure(config.dispatch.clone());
+        state.cache.reconfigure(&config);
+        state.usage.quotas().set_tenants(config.tenants.clone());
+        state.keys.replace_config(&config.keys);
+        let provider_keys = state.dispatcher.providers().set_keys(&config);
+        Ok(Reloaded {
+            changed: changes.live,
+            provider_keys,
+            warnings: config.warnings.clone(),
+        })
+    }
+}
