@@ -262,8 +262,9 @@ pub const FAMILIES: &[Family] = &[
 
 /// Families described above that ordinary traffic does not produce: they appear only
 /// after a provider key is revoked, a token bucket runs dry, identical requests
-/// overlap, the cache outgrows its bound or the config is reloaded. `.ci/prometheus-check.sh` reports panels that only use them as
-/// "no data (metric not produced yet)" instead of failing.
+/// overlap, the cache outgrows its bound or the config is reloaded.
+/// `.ci/prometheus-check.sh` reports panels that only use them as "no data (metric not
+/// produced yet)" instead of failing.
 pub const PENDING: &[&str] = &[
     "switchyard_usage_dropped_total",
     "switchyard_usage_queue_full_total",
