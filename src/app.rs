@@ -1,6 +1,6 @@
 //! Builds the actix App from a validated [`Config`] and starts it.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -42,6 +42,13 @@ impl Gateway {
         for w in &config.warnings {
             tracing::warn!("{w}");
         }
+        // Sockets first: a taken port fails start-up before any actor or thread
+        // starts (actors started and then dropped unpolled panic at exit).
+        let listeners = bind_listeners(listen)?;
+        let metrics_listeners = match &config.metrics_listen {
+            Some(listen) => Some(bind_listeners(listen)?),
+            None => None,
+        };
         crate::metrics::init();
         let usage = Accounting::open(&config.usage, config.tenants.clone())
             .map_err(std::io::Error::other)?;
@@ -136,15 +143,17 @@ impl Gateway {
         if let Some(n) = config.workers {
             server = server.workers(n);
         }
-        let server = server.bind(listen)?;
+        for l in listeners {
+            server = server.listen(l)?;
+        }
         let addr = server
             .addrs()
             .first()
             .copied()
             .ok_or_else(|| std::io::Error::other("gateway bound no address"))?;
-        let (metrics_server, metrics_addr) = match &config.metrics_listen {
-            Some(listen) => {
-                let (server, addr) = bind_metrics(listen)?;
+        let (metrics_server, metrics_addr) = match metrics_listeners {
+            Some(listeners) => {
+                let (server, addr) = serve_metrics(listeners)?;
                 (Some(server), Some(addr))
             }
             None => (None, None),
@@ -224,17 +233,44 @@ impl Gateway {
 const METRICS_WORKERS: usize = 1;
 
 /// Binds the separate `/metrics` listener (`server.metrics_listen`).
-fn bind_metrics(listen: &str) -> std::io::Result<(Server, SocketAddr)> {
-    let server = HttpServer::new(|| App::new().configure(api::configure_metrics))
+fn serve_metrics(listeners: Vec<TcpListener>) -> std::io::Result<(Server, SocketAddr)> {
+    let mut server = HttpServer::new(|| App::new().configure(api::configure_metrics))
         .workers(METRICS_WORKERS)
-        .disable_signals()
-        .bind(listen)?;
+        .disable_signals();
+    for l in listeners {
+        server = server.listen(l)?;
+    }
     let addr = server
         .addrs()
         .first()
         .copied()
         .ok_or_else(|| std::io::Error::other("metrics listener bound no address"))?;
     Ok((server.run(), addr))
+}
+
+/// Pending connections the kernel queues per listener: actix-web's default, enough
+/// for thousands of clients connecting at once (the 10,000-stream benchmark).
+const LISTEN_BACKLOG: i32 = 1024;
+
+/// Binds every address `listen` resolves to as actix-web's `bind` would
+/// (`SO_REUSEADDR`, a backlog of [`LISTEN_BACKLOG`]).
+fn bind_listeners(listen: &str) -> std::io::Result<Vec<TcpListener>> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let mut listeners = Vec::new();
+    for addr in listen.to_socket_addrs()? {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(LISTEN_BACKLOG)?;
+        listeners.push(TcpListener::from(socket));
+    }
+    if listeners.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{listen} resolves to no address"),
+        ));
+    }
+    Ok(listeners)
 }
 
 /// A client-supplied `x-request-id`, if it is short and printable.
