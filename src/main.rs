@@ -15,13 +15,6 @@ const DEMO_ADMIN_TOKEN: &str = "switchyard-admin-demo";
 /// The embedded demo's usage ledger, in the system temp directory.
 const DEMO_USAGE_DB: &str = "switchyard-demo-usage.db";
 
-/// mimalloc (built without transparent huge pages) instead of glibc malloc: per-thread
-/// free lists make the request path's many small, short-lived allocations cheaper
-/// (callgrind: 258k -> 241k instructions per request), and without huge pages its idle
-/// and 10k-stream RSS stay below glibc's (docs/performance.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "switchyard",
