@@ -1,4 +1,7 @@
-//! `GET /v1/models` and `GET /v1/models/{id}`: the models and routes clients may name.
+//! `GET /v1/models` and `GET /v1/models/{id}`: the routes, models and `provider/model`
+//! pins clients may name as `model`.
+
+use std::borrow::Cow;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
@@ -9,7 +12,7 @@ use crate::scheduler::Planner;
 
 #[derive(Serialize)]
 struct ModelObject<'a> {
-    id: &'a str,
+    id: Cow<'a, str>,
     object: &'static str,
     created: u64,
     owned_by: &'a str,
@@ -26,7 +29,7 @@ fn entries(planner: &Planner) -> Vec<ModelObject<'_>> {
         .route_names()
         .iter()
         .map(|r| ModelObject {
-            id: r,
+            id: Cow::Borrowed(r),
             object: "model",
             created: 0,
             owned_by: "switchyard",
@@ -38,9 +41,18 @@ fn entries(planner: &Planner) -> Vec<ModelObject<'_>> {
             .cmp(&b.name)
             .then(a.provider.name.cmp(&b.provider.name))
     });
-    offers.dedup_by(|a, b| a.name == b.name);
+    // Each model name once (the scheduler picks among the providers offering it)...
+    let mut names = offers.clone();
+    names.dedup_by(|a, b| a.name == b.name);
+    data.extend(names.into_iter().map(|m| ModelObject {
+        id: Cow::Borrowed(&m.name),
+        object: "model",
+        created: 0,
+        owned_by: &m.provider.name,
+    }));
+    // ...then every offer as `provider/model`, which pins the provider.
     data.extend(offers.into_iter().map(|m| ModelObject {
-        id: &m.name,
+        id: Cow::Owned(format!("{}/{}", m.provider.name, m.name)),
         object: "model",
         created: 0,
         owned_by: &m.provider.name,
@@ -48,7 +60,7 @@ fn entries(planner: &Planner) -> Vec<ModelObject<'_>> {
     data
 }
 
-/// Lists routes, then models.
+/// Lists routes, then models, then `provider/model` pins.
 pub async fn list(
     state: web::Data<AppState>,
     req: HttpRequest,
