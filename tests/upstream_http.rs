@@ -1,7 +1,7 @@
 //! How the gateway talks HTTP to providers: HTTP/2 without TLS (one connection per
-//! worker thread carrying every request) for providers with `h2c = true`; with
-//! `h2c = "streams"`, as the demo config sets for its simulated providers, only streams
-//! take HTTP/2 and one-shot calls and heartbeats keep HTTP/1.1 keep-alive; HTTP/1.1 (a
+//! worker thread carrying every request) for providers with `h2c = true`, as the demo
+//! config sets for its simulated providers; with `h2c = "streams"` only streams take
+//! HTTP/2 and one-shot calls and heartbeats keep HTTP/1.1 keep-alive; HTTP/1.1 (a
 //! connection per request in flight) for the others. Streams relay alike over both,
 //! and a client hanging up ends its upstream stream either way.
 
@@ -26,13 +26,9 @@ fn stream_body(model: &str, prompt: &str) -> Value {
     })
 }
 
-/// The demo config with `h2c = true` for openai and `h2c` unset (off) for anthropic.
+/// The demo config (`h2c = true`) with `h2c` unset (off) for anthropic.
 fn h2c_for_openai_only() -> String {
     edit_config(demo_config(), |t| {
-        t["providers"]["openai"]
-            .as_table_mut()
-            .expect("provider table")
-            .insert("h2c".to_owned(), true.into());
         t["providers"]["anthropic"]
             .as_table_mut()
             .expect("provider table")
@@ -65,7 +61,13 @@ async fn h2c_providers_get_http2_and_the_others_http1() {
 
 #[actix_web::test]
 async fn h2c_streams_mode_sends_only_streams_over_http2() {
-    let env = TestEnv::start(demo_config()).await;
+    let config = edit_config(demo_config(), |t| {
+        t["providers"]["openai"]
+            .as_table_mut()
+            .expect("provider table")
+            .insert("h2c".to_owned(), "streams".into());
+    });
+    let env = TestEnv::start(&config).await;
     for i in 0..4 {
         let s = env
             .chat_stream(stream_body("gpt-4o-mini", &format!("stream {i}")))
