@@ -121,20 +121,7 @@ impl TestEnv {
         {
             config.usage.database = usage_dir.path().join("usage.db");
         }
-        let gateway = Gateway::bind(config, "127.0.0.1:0")
-            .expect("gateway binds")
-            .spawn();
-        let client = reqwest::Client::builder()
-            .timeout(CLIENT_TIMEOUT)
-            .build()
-            .expect("client builds");
-        Self {
-            gateway_url: gateway.url(),
-            mock_url: format!("http://{}", mock.host()),
-            client,
-            mock,
-            usage_dir,
-        }
+        Self::serve(mock, config, usage_dir)
     }
 
     /// The six default simulated providers and a gateway that reads `config_toml` from
@@ -150,6 +137,11 @@ impl TestEnv {
             .expect("config file written");
         let config = Config::load(&path, Some(&mock.host()))
             .unwrap_or_else(|e| panic!("test config is invalid: {e}\n{config_toml}"));
+        Self::serve(mock, config, usage_dir)
+    }
+
+    /// Starts a gateway with `config` in front of `mock`, and a plain client.
+    fn serve(mock: MockServer, config: Config, usage_dir: tempfile::TempDir) -> Self {
         let gateway = Gateway::bind(config, "127.0.0.1:0")
             .expect("gateway binds")
             .spawn();
