@@ -64,16 +64,7 @@ impl KeyStore {
     /// Indexes the configured keys.
     pub fn new(keys: &[GatewayKeyConfig]) -> Self {
         let store = Self::default();
-        for k in keys {
-            store.insert(
-                k.sha256,
-                &k.id,
-                &k.tenant,
-                &k.tier,
-                k.limits,
-                KeySource::Config,
-            );
-        }
+        store.replace_config(keys);
         store
     }
 
