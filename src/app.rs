@@ -15,6 +15,7 @@ use crate::canonical::ids;
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::dispatch::upstream::Upstream;
+use crate::logging::access::AccessEntry;
 use crate::providers::{KeyReloader, Providers};
 use crate::scheduler::SchedulerActor;
 use crate::usage::Accounting;
@@ -107,17 +108,16 @@ impl Gateway {
                         let h = res.headers();
                         let get =
                             |name: &str| h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                        tracing::info!(
-                            request_id = %id,
-                            method = %method,
-                            path = %uri.path(),
-                            status = res.status().as_u16(),
-                            provider = %get(headers::PROVIDER),
-                            model = %get(headers::MODEL),
-                            attempts = %get(headers::ATTEMPTS),
-                            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-                            "request"
-                        );
+                        crate::logging::access::log(&AccessEntry {
+                            request_id: &id,
+                            method: method.as_str(),
+                            path: uri.path(),
+                            status: res.status().as_u16(),
+                            provider: get(headers::PROVIDER),
+                            model: get(headers::MODEL),
+                            attempts: get(headers::ATTEMPTS),
+                            duration: started.elapsed(),
+                        });
                         if let Ok(v) = HeaderValue::from_str(&id) {
                             res.headers_mut()
                                 .insert(HeaderName::from_static(headers::REQUEST_ID), v);

@@ -14,6 +14,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use tracing::{Level, Metadata};
+
+pub mod access;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -39,6 +41,9 @@ pub fn init(format: LogFormat) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     // Colours only for a terminal: log files and collectors get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if !ansi {
+        let _ = DIRECT_FORMAT.set(format);
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
@@ -54,6 +59,14 @@ pub fn flush() {
     if let Some(b) = BUFFER.get() {
         drop(b.write_out(b.lock()));
     }
+}
+
+/// Set when lines are plain text in the buffer: [`access`] then writes its lines there
+/// itself, in this format.
+static DIRECT_FORMAT: OnceLock<LogFormat> = OnceLock::new();
+
+fn direct_format() -> Option<LogFormat> {
+    DIRECT_FORMAT.get().copied()
 }
 
 static BUFFER: OnceLock<Arc<LogBuffer>> = OnceLock::new();
