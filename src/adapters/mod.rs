@@ -154,5 +154,8 @@ pub fn key_header(name: &'static str, key: &Secret) -> (HeaderName, HeaderValue)
 
 /// Serialises a wire struct; our own structs always serialise.
 pub fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, GatewayError> {
-    serde_json::to_vec(value).map_err(|_| GatewayError::Internal)
+    // A typical upstream request fits: the buffer is not regrown while it is written.
+    let mut out = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut out, value).map_err(|_| GatewayError::Internal)?;
+    Ok(out)
 }

@@ -385,11 +385,41 @@ struct WireResponseMessage {
 }
 
 /// Content is a string, or (Mistral reasoning models) an array of typed chunks.
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum WireContent {
     Text(String),
     Chunks(Vec<WireContentChunk>),
+}
+
+/// By the JSON type, not `#[serde(untagged)]`: untagged buffers every value and
+/// tries each variant in turn, a cost paid on every answer and stream delta.
+impl<'de> Deserialize<'de> for WireContent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ByType;
+        impl<'de> serde::de::Visitor<'de> for ByType {
+            type Value = WireContent;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or an array of content chunks")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<WireContent, E> {
+                Ok(WireContent::Text(s.to_owned()))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<WireContent, E> {
+                Ok(WireContent::Text(s))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<WireContent, A::Error> {
+                Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(WireContent::Chunks)
+            }
+        }
+        d.deserialize_any(ByType)
+    }
 }
 
 #[derive(Deserialize)]

@@ -146,7 +146,7 @@ async fn crash(
     let p = config
         .providers
         .iter()
-        .find(|p| p.name == *name)
+        .find(|p| *p.name == **name)
         .ok_or_else(|| GatewayError::NotFound(format!("no provider named '{name}'")))?;
     if let Some(h) = state.dispatcher.providers().get(p.index) {
         h.addr.do_send(Crash);

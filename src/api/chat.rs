@@ -141,13 +141,10 @@ async fn handle(
     let mut resp = HttpResponse::Ok();
     // `from_static` names: a `&str` name is parsed into a fresh allocation per header.
     let name = HeaderName::from_static;
-    resp.insert_header((
-        name(headers::PROVIDER),
-        answered.model.provider.name.as_str(),
-    ))
-    .insert_header((name(headers::MODEL), answered.model.name.as_str()))
-    .insert_header((name(headers::ATTEMPTS), answered.attempts))
-    .insert_header((name(headers::CACHE), cached.as_str()));
+    resp.insert_header((name(headers::PROVIDER), &*answered.model.provider.name))
+        .insert_header((name(headers::MODEL), &*answered.model.name))
+        .insert_header((name(headers::ATTEMPTS), answered.attempts))
+        .insert_header((name(headers::CACHE), cached.as_str()));
     if let Some(explanation) = &plan.explanation
         && let Ok(json) = serde_json::to_string(explanation)
     {
@@ -158,7 +155,9 @@ async fn handle(
             if cached.went_upstream() {
                 crate::metrics::record_usage(&answered.model, &caller.tenant, &r.usage);
             }
-            let bytes = serde_json::to_vec(&r).map_err(|_| early(GatewayError::Internal))?;
+            // A typical completion fits: the buffer is not regrown while it is written.
+            let mut bytes = Vec::with_capacity(1024);
+            serde_json::to_writer(&mut bytes, &r).map_err(|_| early(GatewayError::Internal))?;
             resp.content_type("application/json").body(bytes)
         }
         Served::Stream(sse) => resp

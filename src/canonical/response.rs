@@ -1,5 +1,7 @@
 //! The non-streamed answer (`chat.completion`), always exactly one choice.
 
+use std::sync::Arc;
+
 use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
 
 use super::request::ToolCall;
@@ -42,7 +44,7 @@ pub struct ChatResponse {
     pub id: String,
     pub created: u64,
     /// The model name as the gateway's clients know it.
-    pub model: String,
+    pub model: Arc<str>,
     pub message: ResponseMessage,
     pub finish_reason: FinishReason,
     pub usage: Usage,

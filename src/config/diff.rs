@@ -386,7 +386,7 @@ mod tests {
             .replacen("output_per_mtok_usd = 4.0", "output_per_mtok_usd = 2.0", 1)
             .replacen("output_per_mtok_usd = 9.0", "output_per_mtok_usd = 4.0", 1);
         let mut new = load(&swapped);
-        assert_eq!(new.models[0].name, "m2");
+        assert_eq!(&*new.models[0].name, "m2");
         assert_eq!(diff(&old, &new), Diff::default());
         assert!(align_models(&old, &mut new));
         for (a, b) in old.models.iter().zip(&new.models) {

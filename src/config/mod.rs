@@ -161,7 +161,7 @@ pub struct SchedulerConfig {
 pub struct ProviderConfig {
     /// Position in [`Config::providers`], used to index live state.
     pub index: usize,
-    pub name: String,
+    pub name: Arc<str>,
     pub kind: ProviderKind,
     /// Without a trailing slash.
     pub base_url: String,
@@ -192,7 +192,7 @@ pub struct Prices {
 pub struct ModelConfig {
     /// Position in [`Config::models`], used to index live state.
     pub index: usize,
-    pub name: String,
+    pub name: Arc<str>,
     pub provider: Arc<ProviderConfig>,
     pub upstream: String,
     pub prices: Prices,
@@ -213,10 +213,10 @@ impl ModelConfig {
     ) -> Self {
         Self {
             index: 0,
-            name: upstream.to_owned(),
+            name: upstream.into(),
             provider: Arc::new(ProviderConfig {
                 index: 0,
-                name: kind.as_str().to_owned(),
+                name: kind.as_str().into(),
                 kind,
                 base_url: base_url.to_owned(),
                 keys: Vec::new(),
@@ -369,7 +369,7 @@ pub fn validate(
         }
         providers.push(Arc::new(ProviderConfig {
             index: providers.len(),
-            name,
+            name: name.into(),
             kind: p.kind,
             base_url: base_url.trim_end_matches('/').to_owned(),
             keys,
@@ -401,7 +401,7 @@ pub fn validate(
                 ),
             ));
         }
-        let Some(provider) = providers.iter().find(|p| p.name == m.provider) else {
+        let Some(provider) = providers.iter().find(|p| *p.name == *m.provider) else {
             if disabled_providers.contains(&m.provider) {
                 disabled_models.insert(format!("{}/{}", m.provider, m.name));
                 disabled_models.insert(m.name);
@@ -430,7 +430,7 @@ pub fn validate(
             index: models.len(),
             prior_latency_ms: m.prior_latency_ms.unwrap_or(1000) as f64,
             upstream: m.upstream.unwrap_or_else(|| m.name.clone()),
-            name: m.name,
+            name: m.name.into(),
             provider: provider.clone(),
             prices: Prices {
                 input: m.input_per_mtok_usd,
@@ -445,7 +445,7 @@ pub fn validate(
     let known = |c: &str| {
         models
             .iter()
-            .any(|m| m.name == c || format!("{}/{}", m.provider.name, m.name) == c)
+            .any(|m| *m.name == *c || format!("{}/{}", m.provider.name, m.name) == c)
     };
     let check_models = |at: &str, list: Vec<String>| -> Result<Vec<String>, ConfigError> {
         let mut out = Vec::new();
@@ -469,7 +469,7 @@ pub fn validate(
     let mut routes = BTreeMap::new();
     for (name, r) in raw.routes {
         let at = format!("routes.{name}");
-        if models.iter().any(|m| m.name == name) {
+        if models.iter().any(|m| *m.name == *name) {
             return Err(invalid(at, "a route may not share its name with a model"));
         }
         let weights = r.weights.unwrap_or_default();

@@ -228,7 +228,7 @@ impl Dispatcher {
                         });
                     }
                     Err(AttemptError::Upstream(mut e)) => {
-                        e.provider.clone_from(&model.provider.name);
+                        e.provider.replace_range(.., &model.provider.name);
                         redact(&mut e, key.secret().expose());
                         tracing::warn!(
                             provider = %model.provider.name,

@@ -54,7 +54,7 @@ pub struct RelayStream {
     output_chars: usize,
     prompt_estimate: u64,
     done: bool,
-    provider: String,
+    provider: Arc<str>,
     reporter: Option<super::Reporter>,
     ttft: Option<std::time::Duration>,
     sink: Option<Box<dyn EventSink>>,
@@ -276,7 +276,7 @@ impl RelayStream {
         if let Some(r) = self.rechunker.as_mut() {
             r.discard();
         }
-        e.provider.clone_from(&self.provider);
+        e.provider.replace_range(.., &self.provider);
         tracing::warn!(provider = %self.provider, error = e.class.kind(), "stream failed mid-way");
         if let Some(r) = self.reporter.take() {
             e = r.failed(e);

@@ -62,10 +62,7 @@ pub fn record_attempt(
     latency: Duration,
     ttft: Option<Duration>,
 ) {
-    let labels = [
-        ("provider", model.provider.name.as_str()),
-        ("model", model.name.as_str()),
-    ];
+    let labels = [("provider", &*model.provider.name), ("model", &*model.name)];
     count("switchyard_attempts_total", &labels, 1);
     match error {
         Some(class) => count(
@@ -111,8 +108,8 @@ pub fn record_usage(model: &ModelConfig, tenant: &str, usage: &Usage) {
             count(
                 "switchyard_tokens_total",
                 &[
-                    ("provider", provider.as_str()),
-                    ("model", model.name.as_str()),
+                    ("provider", &**provider),
+                    ("model", &*model.name),
                     ("kind", kind),
                 ],
                 n,

@@ -94,7 +94,7 @@ impl KeyPool {
             .map(|k| Arc::new(PoolKey::new(k.clone(), &provider.limits, now)))
             .collect();
         Self {
-            provider: provider.name.clone(),
+            provider: provider.name.to_string(),
             limits: provider.limits.clone(),
             keys: ArcSwap::from_pointee(keys),
             next: AtomicUsize::new(0),

@@ -137,7 +137,7 @@ impl Providers {
                 h.keys.replace(keys);
             }
             tracing::info!(provider = %p.name, keys = n, "provider keys reloaded");
-            loaded.push((p.name.clone(), n));
+            loaded.push((p.name.to_string(), n));
         }
         loaded
     }

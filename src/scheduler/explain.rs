@@ -49,8 +49,8 @@ pub(super) fn explain_entry(
     fallback: bool,
 ) -> Explained {
     Explained {
-        model: m.name.clone(),
-        provider: m.provider.name.clone(),
+        model: m.name.to_string(),
+        provider: m.provider.name.to_string(),
         rank: None,
         fallback,
         expected_cost_usd: c.cost_usd,

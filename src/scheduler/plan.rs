@@ -120,7 +120,10 @@ impl Planner {
         let mut by_name: HashMap<String, Vec<Arc<ModelConfig>>> = HashMap::new();
         let mut by_qualified = HashMap::new();
         for m in &config.models {
-            by_name.entry(m.name.clone()).or_default().push(m.clone());
+            by_name
+                .entry(m.name.to_string())
+                .or_default()
+                .push(m.clone());
             by_qualified.insert(format!("{}/{}", m.provider.name, m.name), m.clone());
         }
         let expand = |names: &[String]| -> Vec<Arc<ModelConfig>> {
@@ -318,7 +321,7 @@ impl Planner {
             for (pos, m) in plan.iter().enumerate() {
                 if let Some(e) = explained
                     .iter_mut()
-                    .find(|e| e.model == m.name && e.provider == m.provider.name)
+                    .find(|e| *e.model == *m.name && *e.provider == *m.provider.name)
                 {
                     e.rank = Some(pos + 1);
                 }
@@ -327,7 +330,7 @@ impl Planner {
                 let m = &candidates[ci];
                 if let Some(e) = explained
                     .iter_mut()
-                    .find(|e| !e.fallback && e.model == m.name && e.provider == m.provider.name)
+                    .find(|e| !e.fallback && *e.model == *m.name && *e.provider == *m.provider.name)
                 {
                     e.terms = terms.get(k).copied();
                 }

@@ -243,7 +243,7 @@ impl Ticket {
                 m.name.clone(),
                 cost::cost_usd(&m.prices, usage),
             ),
-            None => (String::new(), String::new(), 0.0),
+            None => (Arc::from(""), Arc::from(""), 0.0),
         };
         let (cost_usd, saving_usd) = if self.cache.is_served_from_cache() {
             (0.0, price)

@@ -56,9 +56,9 @@ pub struct UsageRecord {
     /// The route the plan came from, when the request named or matched one.
     pub route: Option<String>,
     /// The provider that answered ("" when none did).
-    pub provider: String,
+    pub provider: Arc<str>,
     /// The model that answered ("" when none did).
-    pub model: String,
+    pub model: Arc<str>,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub cached_tokens: u64,

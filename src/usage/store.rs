@@ -164,8 +164,8 @@ pub fn insert(conn: &mut Connection, records: &[UsageRecord]) -> Result<usize, U
                 &*r.tenant,
                 &*r.key_id,
                 r.route.as_deref().unwrap_or(""),
-                r.provider.as_str(),
-                r.model.as_str(),
+                &*r.provider,
+                &*r.model,
             );
             let sums = hourly.entry(key).or_insert([0.0; 11]);
             let error = !(200..300).contains(&r.status);
