@@ -236,7 +236,12 @@ impl Writer {
         let mut retry_at: Option<Instant> = None;
         loop {
             let taken = self.take(retry_at);
-            self.pending.extend(taken.records);
+            if self.pending.is_empty() {
+                // The usual case: take the batch over without copying it.
+                self.pending = taken.records;
+            } else {
+                self.pending.extend(taken.records);
+            }
             retry_at = self.commit();
             for ack in taken.flushes {
                 let _ = ack.send(());

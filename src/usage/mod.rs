@@ -250,10 +250,11 @@ impl Ticket {
         } else {
             (price, 0.0)
         };
+        let ts_ms = time::now_ms();
         let record = UsageRecord {
-            id: record::record_id(),
+            id: record::record_id(ts_ms),
             request_id: std::mem::take(&mut self.request_id),
-            ts_ms: time::now_ms(),
+            ts_ms,
             tenant: self.tenant.clone(),
             key_id: self.key_id.clone(),
             route: self.route.take(),
