@@ -310,6 +310,18 @@ fn describe() {
     }
 }
 
+/// Folds the histogram samples recorded since the last call into their buckets.
+///
+/// The exporter keeps every histogram sample until this runs or `/metrics` is
+/// rendered: with nobody scraping, a gateway at 20k requests a second grew by ~1 MiB a
+/// second (six samples a request), and between 15-second scrapes by ~15 MiB.
+/// [`publish`] calls it every [`publish::PUBLISH_INTERVAL`].
+pub fn run_upkeep() {
+    if let Some(handle) = init() {
+        handle.run_upkeep();
+    }
+}
+
 /// The exposition text, or an empty page when no recorder is installed.
 pub fn render() -> String {
     let mut out = init().map(PrometheusHandle::render).unwrap_or_default();

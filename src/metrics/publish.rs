@@ -2,7 +2,9 @@
 //! route candidate's score (the planner's scoring of a typical request, not any real
 //! request's), providers' in-flight counts and circuit states. One small task per
 //! gateway reads the scheduler's published snapshot and the providers' live counters;
-//! nothing on the request path waits for it.
+//! nothing on the request path waits for it. The same task folds histogram samples
+//! into their buckets ([`super::run_upkeep`]), so that they do not pile up between
+//! scrapes.
 
 use std::time::Duration;
 
@@ -25,6 +27,7 @@ pub fn spawn(state: web::Data<AppState>) {
         loop {
             tick.tick().await;
             publish(&state);
+            super::run_upkeep();
         }
     });
 }
