@@ -106,21 +106,21 @@ impl Gateway {
                     async move {
                         let mut res = fut.await?;
                         let h = res.headers();
-                        let get =
-                            |name: &str| h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                        let get = |name: &HeaderName| {
+                            h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("-")
+                        };
                         crate::logging::access::log(&AccessEntry {
                             request_id: &id,
                             method: method.as_str(),
                             path: uri.path(),
                             status: res.status().as_u16(),
-                            provider: get(headers::PROVIDER),
-                            model: get(headers::MODEL),
-                            attempts: get(headers::ATTEMPTS),
+                            provider: get(&headers::name::PROVIDER),
+                            model: get(&headers::name::MODEL),
+                            attempts: get(&headers::name::ATTEMPTS),
                             duration: started.elapsed(),
                         });
                         if let Ok(v) = HeaderValue::from_str(&id) {
-                            res.headers_mut()
-                                .insert(HeaderName::from_static(headers::REQUEST_ID), v);
+                            res.headers_mut().insert(headers::name::REQUEST_ID, v);
                         }
                         Ok(res)
                     }
@@ -275,7 +275,11 @@ fn bind_listeners(listen: &str) -> std::io::Result<Vec<TcpListener>> {
 
 /// A client-supplied `x-request-id`, if it is short and printable.
 fn incoming_request_id(req: &actix_web::dev::ServiceRequest) -> Option<String> {
-    let v = req.headers().get(headers::REQUEST_ID)?.to_str().ok()?;
+    let v = req
+        .headers()
+        .get(&headers::name::REQUEST_ID)?
+        .to_str()
+        .ok()?;
     let ok = !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic());
     ok.then(|| v.to_owned())
 }

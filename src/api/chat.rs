@@ -54,10 +54,8 @@ pub async fn completions(
                 t.failed(resp.status().as_u16(), attempts);
             }
             if attempts > 0 {
-                resp.headers_mut().insert(
-                    actix_web::http::header::HeaderName::from_static(headers::ATTEMPTS),
-                    attempts.into(),
-                );
+                resp.headers_mut()
+                    .insert(headers::name::ATTEMPTS, attempts.into());
             }
             resp
         }
@@ -140,15 +138,14 @@ async fn handle(
     }
     let mut resp = HttpResponse::Ok();
     // `from_static` names: a `&str` name is parsed into a fresh allocation per header.
-    let name = HeaderName::from_static;
-    resp.insert_header((name(headers::PROVIDER), &*answered.model.provider.name))
-        .insert_header((name(headers::MODEL), &*answered.model.name))
-        .insert_header((name(headers::ATTEMPTS), answered.attempts))
-        .insert_header((name(headers::CACHE), cached.as_str()));
+    resp.insert_header((headers::name::PROVIDER, &*answered.model.provider.name))
+        .insert_header((headers::name::MODEL, &*answered.model.name))
+        .insert_header((headers::name::ATTEMPTS, answered.attempts))
+        .insert_header((headers::name::CACHE, cached.as_str()));
     if let Some(explanation) = &plan.explanation
         && let Ok(json) = serde_json::to_string(explanation)
     {
-        resp.insert_header((name(headers::EXPLAIN), json));
+        resp.insert_header((headers::name::EXPLAIN, json));
     }
     Ok(match served {
         Served::Complete(r) => {
@@ -180,8 +177,9 @@ struct Hints<'a> {
 
 impl<'a> Hints<'a> {
     fn from_request(req: &'a HttpRequest) -> Result<Self, GatewayError> {
-        let get = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-        let weights = match get(headers::WEIGHTS) {
+        use headers::name;
+        let get = |name: &HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok());
+        let weights = match get(&name::WEIGHTS) {
             None => PartialWeights::default(),
             Some(v) => PartialWeights::parse_header(v).map_err(|e| {
                 GatewayError::invalid(
@@ -190,8 +188,8 @@ impl<'a> Hints<'a> {
                 )
             })?,
         };
-        let number = |name: &'static str| -> Result<Option<f64>, GatewayError> {
-            match get(name) {
+        let number = |name: &'static str, key: &HeaderName| -> Result<Option<f64>, GatewayError> {
+            match get(key) {
                 None => Ok(None),
                 Some(v) => match v.trim().parse::<f64>() {
                     Ok(n) if n.is_finite() && n >= 0.0 => Ok(Some(n)),
@@ -203,13 +201,13 @@ impl<'a> Hints<'a> {
             }
         };
         Ok(Self {
-            route: get(headers::ROUTE).filter(|r| !r.is_empty()),
-            task: get(headers::TASK),
+            route: get(&name::ROUTE).filter(|r| !r.is_empty()),
+            task: get(&name::TASK),
             weights,
-            max_cost_usd: number(headers::MAX_COST)?,
-            max_latency_ms: number(headers::MAX_LATENCY)?,
-            timeout_ms: number(headers::TIMEOUT)?.filter(|ms| *ms > 0.0),
-            explain: get(headers::EXPLAIN).is_some_and(|v| matches!(v.trim(), "1" | "true")),
+            max_cost_usd: number(headers::MAX_COST, &name::MAX_COST)?,
+            max_latency_ms: number(headers::MAX_LATENCY, &name::MAX_LATENCY)?,
+            timeout_ms: number(headers::TIMEOUT, &name::TIMEOUT)?.filter(|ms| *ms > 0.0),
+            explain: get(&name::EXPLAIN).is_some_and(|v| matches!(v.trim(), "1" | "true")),
         })
     }
 }

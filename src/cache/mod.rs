@@ -291,7 +291,7 @@ impl Cache {
                 Ok(done) => done,
                 Err(f) => return Err(fail_ticket(ticket, f)),
             };
-            let r = complete(&head, &events, end);
+            let r = complete(&head, &events, end, outcome == CacheOutcome::Miss);
             if let Some(t) = ticket {
                 Record {
                     ticket: t,
@@ -318,19 +318,33 @@ impl Cache {
     }
 }
 
-/// A non-stream answer from a finished flight, with a fresh id and timestamp.
-fn complete(head: &Head, events: &[crate::canonical::StreamEvent], end: End) -> ChatResponse {
+/// A non-stream answer from a finished flight. The request that ran the flight
+/// (`lead`) gets the completion as the dispatcher made it; a coalesced or replayed
+/// answer gets an id and timestamp of its own.
+fn complete(
+    head: &Head,
+    events: &[crate::canonical::StreamEvent],
+    end: End,
+    lead: bool,
+) -> ChatResponse {
+    let mut made = None;
     let (message, finish_reason, usage) = match end {
         End::Done {
             complete: Some(r), ..
-        } => (r.message.clone(), r.finish_reason, r.usage),
+        } => {
+            if lead {
+                made = Some((r.id.clone(), r.created));
+            }
+            (r.message.clone(), r.finish_reason, r.usage)
+        }
         End::Done { usage, .. } => answer::assemble(events, usage),
         // `Subscription::complete` turns failures into errors before this point.
         End::Failed(_) => answer::assemble(events, crate::canonical::Usage::default()),
     };
+    let (id, created) = made.unwrap_or_else(|| (ids::completion_id(), ids::unix_now()));
     ChatResponse {
-        id: ids::completion_id(),
-        created: ids::unix_now(),
+        id,
+        created,
         model: head.model.name.clone(),
         message,
         finish_reason,

@@ -64,7 +64,7 @@ impl Directive {
                 d.eq_ignore_ascii_case("no-cache") || d.eq_ignore_ascii_case("no-store")
             });
         let ours = headers
-            .get(HEADER)
+            .get(&crate::api::headers::name::CACHE)
             .and_then(|v| v.to_str().ok())
             .map(str::trim);
         match ours {

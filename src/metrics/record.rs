@@ -25,7 +25,7 @@ pub const NONE: &str = "-";
 /// Provider and model come from the response's `x-switchyard-*` headers (set from the
 /// config), so the response cache's answers count under the model that made them.
 pub fn record_request(resp: &HttpResponse, route: Option<&str>) {
-    let header = |name: &str| {
+    let header = |name: &actix_web::http::header::HeaderName| {
         resp.headers()
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -34,8 +34,8 @@ pub fn record_request(resp: &HttpResponse, route: Option<&str>) {
     count(
         "switchyard_requests_total",
         &[
-            ("provider", header(headers::PROVIDER)),
-            ("model", header(headers::MODEL)),
+            ("provider", header(&headers::name::PROVIDER)),
+            ("model", header(&headers::name::MODEL)),
             ("route", route.unwrap_or(NONE)),
             ("status_class", status_class(resp.status().as_u16())),
         ],
