@@ -22,7 +22,7 @@
 //! - [`app`]: wires it all into a running server;
 //! - [`reload`]: `POST /admin/reload`, the config file swapped in while serving;
 //! - [`error`]: upstream error classes and the one HTTP error mapping;
-//! - [`logging`]: the log subscriber and its buffered stderr writer.
+//! - [`logging`]: the log subscriber, its buffered stderr writer, and the access log line.
 
 pub mod adapters;
 pub mod api;
