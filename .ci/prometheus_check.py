@@ -4,7 +4,8 @@ Prometheus scraping it. Called by .ci/prometheus-check.sh, which starts both.
 
 Traffic: every model of the six simulated providers (plain, streamed, tool call), every
 route, client errors, and through the mock's control endpoint: 500s, 429s, overloads,
-garbage, cut streams, a failover, and an outage that opens a circuit. Then every `expr`
+garbage, cut streams, a failover, an outage that opens a circuit, and a burst that runs
+a token bucket dry (queueing, then refusals). Then every `expr`
 of every panel in grafana/dashboards is evaluated through /api/v1/query (template
 variables set to "All") and must parse and return data, except where it reads a
 metric listed in PENDING (src/metrics/mod.rs): those report "no data (metric not
@@ -87,10 +88,12 @@ class Traffic:
         self.statuses = {}
 
     def chat(self, model, text="Hello there", stream=False, key=KEY, route=None, tools=False,
-             temperature=None):
+             temperature=None, max_tokens=None):
         body = {"model": model, "messages": [{"role": "user", "content": text}]}
         if temperature is not None:
             body["temperature"] = temperature
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
@@ -165,6 +168,21 @@ class Traffic:
                    lambda: query_values(prom, 'switchyard_circuit_state{provider="qwen"}') == [2.0],
                    60)
         self.chat("qwen-plus")
+        self.reset()
+
+    def drain_token_bucket(self):
+        """Runs openai's tokens-per-minute bucket dry by arithmetic, not by timing.
+
+        The demo gives openai 2,000,000 tokens a minute (33k a second), and a request
+        reserves its prompt plus `max_tokens` before it is sent. With the mock holding
+        every answer for 2 s, nothing is handed back while 140 requests of 16,000 tokens
+        arrive: ~125 fit, the next few wait for the refill (the rate-limit queue depth
+        gauge), and those that would wait over `max_queue_ms` (1 s) are refused
+        (`switchyard_rate_limited_total`)."""
+        self.knobs("openai", {"latency_ms": 2000})
+        jobs = [lambda: self.chat("openai/gpt-4o-mini", max_tokens=16000) for _ in range(140)]
+        with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:
+            list(pool.map(lambda f: f(), jobs))
         self.reset()
 
 
@@ -281,6 +299,7 @@ def main():
     traffic = Traffic(gw, control)
     traffic.healthy_round()
     traffic.failures(prom)
+    traffic.drain_token_bucket()
     traffic.healthy_round()
     print(f"traffic done in {time.monotonic() - started:.1f} s; statuses {sorted(traffic.statuses.items())}")
 

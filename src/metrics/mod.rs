@@ -262,7 +262,8 @@ pub const FAMILIES: &[Family] = &[
 
 /// Families described above that ordinary traffic does not produce: they appear only
 /// after a provider key is revoked, a token bucket runs dry, identical requests
-/// overlap, the cache outgrows its bound or the config is reloaded.
+/// overlap, the cache outgrows its bound or the config is reloaded. (The Prometheus
+/// check runs a token bucket dry on purpose, so its dashboards show those two.)
 /// `.ci/prometheus-check.sh` reports panels that only use them as "no data (metric not
 /// produced yet)" instead of failing.
 pub const PENDING: &[&str] = &[
