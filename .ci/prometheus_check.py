@@ -170,6 +170,17 @@ class Traffic:
         self.chat("qwen-plus")
         self.reset()
 
+    def streams_again(self):
+        """Streams every model once more, after Prometheus has scraped the last round.
+
+        Time to first token is a histogram per provider and model, and its panel is a
+        rate: a series needs an increase after the scrape that first saw it. With one
+        or two streams per model the panel had 1-7 series, by timing."""
+        time.sleep(2.5)
+        jobs = [lambda m=m: self.chat(m, stream=True) for ms in MODELS.values() for m in ms]
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda f: f(), jobs))
+
     def drain_token_bucket(self):
         """Runs openai's tokens-per-minute bucket dry by arithmetic, not by timing.
 
@@ -180,10 +191,13 @@ class Traffic:
         gauge), and those that would wait over `max_queue_ms` (1 s) are refused
         (`switchyard_rate_limited_total`)."""
         self.knobs("openai", {"latency_ms": 2000})
-        jobs = [lambda: self.chat("openai/gpt-4o-mini", max_tokens=16000) for _ in range(140)]
+        # Distinct texts: identical requests in flight would share one upstream call.
+        jobs = [lambda i=i: self.chat("openai/gpt-4o-mini", f"Drain {i}", max_tokens=16000)
+                for i in range(140)]
         with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:
-            list(pool.map(lambda f: f(), jobs))
+            statuses = list(pool.map(lambda f: f(), jobs))
         self.reset()
+        print(f"token bucket burst: statuses {sorted((s, statuses.count(s)) for s in set(statuses))}")
 
 
 def query(prom, expr):
@@ -298,9 +312,11 @@ def main():
 
     traffic = Traffic(gw, control)
     traffic.healthy_round()
-    traffic.failures(prom)
+    # Before the failures: those open openai's circuit, which would refuse the burst.
     traffic.drain_token_bucket()
+    traffic.failures(prom)
     traffic.healthy_round()
+    traffic.streams_again()
     print(f"traffic done in {time.monotonic() - started:.1f} s; statuses {sorted(traffic.statuses.items())}")
 
     # Let Prometheus take the last state: wait until a scrape newer than the traffic
