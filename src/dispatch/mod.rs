@@ -228,7 +228,7 @@ impl Dispatcher {
                         });
                     }
                     Err(AttemptError::Upstream(mut e)) => {
-                        e.provider.replace_range(.., &model.provider.name);
+                        e.provider = model.provider.name.to_string();
                         redact(&mut e, key.secret().expose());
                         tracing::warn!(
                             provider = %model.provider.name,

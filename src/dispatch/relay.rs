@@ -276,7 +276,7 @@ impl RelayStream {
         if let Some(r) = self.rechunker.as_mut() {
             r.discard();
         }
-        e.provider.replace_range(.., &self.provider);
+        e.provider = self.provider.to_string();
         tracing::warn!(provider = %self.provider, error = e.class.kind(), "stream failed mid-way");
         if let Some(r) = self.reporter.take() {
             e = r.failed(e);
