@@ -68,25 +68,46 @@ thread_local! {
     static SECOND: RefCell<(u64, [u8; 20])> = const { RefCell::new((u64::MAX, [0; 20])) };
 }
 
+impl AccessEntry<'_> {
+    /// The text fields in line order: those before `status`, then those after it.
+    fn text_fields(&self) -> [[(&'static str, &str); 3]; 2] {
+        [
+            [
+                ("request_id", self.request_id),
+                ("method", self.method),
+                ("path", self.path),
+            ],
+            [
+                ("provider", self.provider),
+                ("model", self.model),
+                ("attempts", self.attempts),
+            ],
+        ]
+    }
+}
+
 /// Formats `entry` as logged at `now` into `out`, newline included.
 fn write_line(out: &mut Vec<u8>, format: LogFormat, now: SystemTime, entry: &AccessEntry<'_>) {
+    let [before_status, after_status] = entry.text_fields();
+    let mut status_digits = itoa::Buffer::new();
+    let status = status_digits.format(entry.status).as_bytes();
     match format {
         LogFormat::Human => {
             timestamp(out, now);
-            out.extend_from_slice(b"  INFO switchyard::app: request request_id=");
-            out.extend_from_slice(entry.request_id.as_bytes());
-            out.extend_from_slice(b" method=");
-            out.extend_from_slice(entry.method.as_bytes());
-            out.extend_from_slice(b" path=");
-            out.extend_from_slice(entry.path.as_bytes());
-            out.extend_from_slice(b" status=");
-            out.extend_from_slice(itoa::Buffer::new().format(entry.status).as_bytes());
-            out.extend_from_slice(b" provider=");
-            out.extend_from_slice(entry.provider.as_bytes());
-            out.extend_from_slice(b" model=");
-            out.extend_from_slice(entry.model.as_bytes());
-            out.extend_from_slice(b" attempts=");
-            out.extend_from_slice(entry.attempts.as_bytes());
+            out.extend_from_slice(b"  INFO switchyard::app: request");
+            let mut field = |name: &str, value: &[u8]| {
+                out.push(b' ');
+                out.extend_from_slice(name.as_bytes());
+                out.push(b'=');
+                out.extend_from_slice(value);
+            };
+            before_status
+                .iter()
+                .for_each(|(n, v)| field(n, v.as_bytes()));
+            field("status", status);
+            after_status
+                .iter()
+                .for_each(|(n, v)| field(n, v.as_bytes()));
             out.extend_from_slice(b" duration_ms=");
             millis(out, entry.duration);
             out.push(b'\n');
@@ -95,22 +116,12 @@ fn write_line(out: &mut Vec<u8>, format: LogFormat, now: SystemTime, entry: &Acc
             out.extend_from_slice(b"{\"timestamp\":\"");
             timestamp(out, now);
             out.extend_from_slice(b"\",\"level\":\"INFO\",\"fields\":{\"message\":\"request\"");
-            for (name, value) in [
-                ("request_id", entry.request_id),
-                ("method", entry.method),
-                ("path", entry.path),
-            ] {
-                json_field(out, name, value);
-            }
+            before_status
+                .iter()
+                .for_each(|(n, v)| json_field(out, n, v));
             out.extend_from_slice(b",\"status\":");
-            out.extend_from_slice(itoa::Buffer::new().format(entry.status).as_bytes());
-            for (name, value) in [
-                ("provider", entry.provider),
-                ("model", entry.model),
-                ("attempts", entry.attempts),
-            ] {
-                json_field(out, name, value);
-            }
+            out.extend_from_slice(status);
+            after_status.iter().for_each(|(n, v)| json_field(out, n, v));
             out.extend_from_slice(b",\"duration_ms\":");
             millis(out, entry.duration);
             out.extend_from_slice(b"},\"target\":\"switchyard::app\"}\n");
