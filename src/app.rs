@@ -139,6 +139,13 @@ impl Gateway {
                 let _ = tcp.set_nodelay(true);
             }
         })
+        // A client that closes its connection mid-answer has hung up: end its request
+        // at once, which cancels the upstream call or stream. With half-closed
+        // connections allowed (actix's default) the hang-up is only noticed on the
+        // next write to the client, and a model between tokens would keep generating
+        // billed tokens for nobody until then. No LLM client half-closes to mean
+        // "request complete" (HTTP/1.1 frames requests by length).
+        .h1_allow_half_closed(false)
         .disable_signals();
         if let Some(n) = config.workers {
             server = server.workers(n);

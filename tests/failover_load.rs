@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{DEMO_KEY, TestEnv, assert_error_shape, header, user_says};
+use common::{DEMO_KEY, TestEnv, assert_error_shape, eventually, header, user_says};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 use switchyard::mock::Format;
@@ -15,6 +15,8 @@ const PAID_KEY: &str = "sk-test-paid";
 const FREE_KEY: &str = "sk-test-free";
 /// The retry delay of route `slow-retry`, checked as a lower bound.
 const SLOW_RETRY_MS: u64 = 300;
+/// How long `eventually` waits: a bound against a hang, never a wait for timing.
+const BOUND: Duration = Duration::from_secs(30);
 
 /// `primary` and its fallbacks, all OpenAI-format: `secondary` (route fallback),
 /// `premium` (paid tier) and `open` (free tier); `limited` (10 requests per minute in
@@ -191,19 +193,6 @@ async fn admin(env: &TestEnv, method: reqwest::Method, path: &str) -> (u16, Valu
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
-/// Polls until `cond` holds (30 s bound against a hang, never a wait for timing).
-async fn eventually<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond().await {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn circuit(env: &TestEnv, provider: &str) -> String {
     let (_, v) = admin(env, reqwest::Method::GET, "/admin/providers").await;
     v["data"]
@@ -263,7 +252,7 @@ async fn regional_outage_costs_no_errors_and_tiers_follow_their_own_chains() {
         burst(&env, 100, FREE_KEY, "outage"),
         async {
             // The outage starts while the first 200 are in flight.
-            eventually("requests in flight at primary", || async {
+            eventually("requests in flight at primary", BOUND, || async {
                 counter(&env, "primary", "requests").await >= 20
             })
             .await;
@@ -293,18 +282,18 @@ async fn regional_outage_costs_no_errors_and_tiers_follow_their_own_chains() {
     for r in first.1.iter().filter(|r| r.1 != "primary") {
         assert_eq!(r.1, "open");
     }
-    eventually("primary's circuit opens", || async {
+    eventually("primary's circuit opens", BOUND, || async {
         circuit(&env, "primary").await == "open"
     })
     .await;
 
     // Recovery: heartbeats close the circuit and traffic returns.
     env.mock_patch("primary", json!({"outage": false})).await;
-    eventually("primary's circuit closes", || async {
+    eventually("primary's circuit closes", BOUND, || async {
         circuit(&env, "primary").await == "closed"
     })
     .await;
-    eventually("traffic returns to primary", || async {
+    eventually("traffic returns to primary", BOUND, || async {
         let (status, provider, _, _) = call(&env, PAID_KEY, "outage").await;
         assert_eq!(status, 200);
         provider == "primary"
@@ -401,6 +390,7 @@ async fn client_disconnect_mid_stream_closes_the_upstream_connection() {
     drop(resp);
     eventually(
         "the simulated provider sees the connection closed",
+        BOUND,
         || async { counter(&env, "primary", "disconnects").await >= 1 },
     )
     .await;

@@ -242,21 +242,9 @@ async fn embedded_config_has_nothing_to_reload() {
     assert_eq!(err["code"], "reload_unavailable");
 }
 
-/// The gateway's `/metrics` exposition.
-async fn metrics_text(env: &TestEnv) -> String {
-    env.client
-        .get(env.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics reachable")
-        .text()
-        .await
-        .expect("metrics read")
-}
-
 /// `switchyard_config_reloads_total{result}` as the exposition shows it (0 if absent).
 async fn reloads_counted(env: &TestEnv, result: &str) -> f64 {
-    let text = metrics_text(env).await;
+    let text = env.metrics_text().await;
     let prefix = format!("switchyard_config_reloads_total{{result=\"{result}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&prefix))
@@ -290,7 +278,7 @@ async fn reloads_are_counted_by_result() {
         let after = reloads_counted(&env, result).await;
         assert!(after >= before + 1.0, "{result}: {before} -> {after}");
     }
-    let text = metrics_text(&env).await;
+    let text = env.metrics_text().await;
     assert!(
         text.contains("# HELP switchyard_config_reloads_total"),
         "undescribed"

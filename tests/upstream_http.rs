@@ -7,9 +7,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{TestEnv, demo_config, edit_config, user_says};
+use common::{TestEnv, demo_config, edit_config, eventually, user_says};
 use serde_json::{Value, json};
 
 async fn counter(env: &TestEnv, provider: &str, name: &str) -> u64 {
@@ -85,24 +85,69 @@ async fn h2c_streams_mode_sends_only_streams_over_http2() {
     assert_eq!(counter(&env, "openai", "http2").await, 4);
 }
 
-#[actix_web::test]
-async fn a_client_hanging_up_ends_its_h2c_upstream_stream() {
-    let env = TestEnv::start(demo_config()).await;
-    env.mock_patch("openai", json!({"token_delay_ms": 50}))
+/// A client that hangs up while the model is between tokens (a reasoning model
+/// thinking, a slow provider) must end the upstream stream at once, not when the next
+/// token arrives and the write to the gone client fails: until then the provider
+/// keeps generating tokens that are billed and nobody reads.
+async fn hang_up_between_tokens(config: &str) -> TestEnv {
+    let env = TestEnv::start(config).await;
+    // Tokens 20 s apart: the first text comes at 20 s (within the 30 s first-byte
+    // timeout), the next at 40 s. The client hangs up on receiving the first.
+    env.mock_patch("openai", json!({"token_delay_ms": 20_000}))
         .await;
-    let body = stream_body("gpt-4o-mini", &"word ".repeat(400));
-    let mut resp = env.chat_request(&body).send().await.expect("request sent");
+    let mut resp = env
+        .chat_request(&stream_body("gpt-4o-mini", "hello there"))
+        .send()
+        .await
+        .expect("request sent");
     assert_eq!(resp.status(), 200);
     let first = resp.chunk().await.expect("a chunk").expect("a first chunk");
-    assert!(!first.is_empty());
+    assert!(first.starts_with(b"data: "), "{first:?}");
+    // The gauge is process-wide: other tests' streams may count too.
+    assert!(open_streams(&env).await >= 1.0);
     drop(resp);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while counter(&env, "openai", "disconnects").await == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the simulated provider never saw the stream end"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(counter(&env, "openai", "http2").await >= 1);
+    eventually("the gateway drops the stream", HANG_UP_BOUND, || async {
+        open_streams(&env).await == 0.0
+    })
+    .await;
+    env
+}
+
+/// Well before the next token (20 s) would show the hang-up by a failed write.
+const HANG_UP_BOUND: Duration = Duration::from_secs(15);
+
+/// The gateway's `switchyard_open_streams` gauge.
+async fn open_streams(env: &TestEnv) -> f64 {
+    let text = env.metrics_text().await;
+    text.lines()
+        .find_map(|l| l.strip_prefix("switchyard_open_streams "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no switchyard_open_streams in\n{text}"))
+}
+
+#[actix_web::test]
+async fn a_client_hanging_up_between_tokens_ends_the_h2c_upstream_stream_at_once() {
+    // The simulated provider (actix-web) notices an HTTP/2 reset only at its next
+    // write, so here the gateway's own gauge is the witness: dropping the upstream
+    // response resets its HTTP/2 stream.
+    let env = hang_up_between_tokens(demo_config()).await;
+    assert_eq!(counter(&env, "openai", "http2").await, 1);
+}
+
+#[actix_web::test]
+async fn a_client_hanging_up_between_tokens_ends_the_http1_upstream_stream_at_once() {
+    let http1 = edit_config(demo_config(), |t| {
+        t["providers"]["openai"]
+            .as_table_mut()
+            .expect("provider table")
+            .remove("h2c");
+    });
+    let env = hang_up_between_tokens(&http1).await;
+    eventually(
+        "the provider sees its caller gone",
+        HANG_UP_BOUND,
+        || async { counter(&env, "openai", "disconnects").await == 1 },
+    )
+    .await;
+    assert_eq!(counter(&env, "openai", "http2").await, 0);
 }

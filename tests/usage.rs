@@ -1,6 +1,7 @@
 //! Usage accounting end to end: canonical usage and cost through all six simulated
 //! providers (streamed and not), tenant isolation of the usage API, budgets that stop
-//! a key before any provider is called, and admin-created keys.
+//! a key before any provider is called, admin-created keys, and a client hanging up
+//! (recorded as 499 at once).
 
 mod common;
 
@@ -389,4 +390,31 @@ async fn a_cache_hit_is_recorded_with_zero_provider_cost_and_its_saving() {
         (saved - expected).abs() < 1e-12,
         "the hit saved what the miss paid: {hit}"
     );
+}
+
+#[actix_web::test]
+async fn a_client_that_hangs_up_before_the_answer_is_recorded_as_499_at_once() {
+    let env = TestEnv::start(&config()).await;
+    // The answer would take 20 s; the client gives up after 300 ms.
+    env.mock_patch("openai", json!({"latency_ms": 20_000}))
+        .await;
+    let gave_up = env
+        .chat_request(&user_says("gpt-4o-mini", QUESTION))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(gave_up.is_err_and(|e| e.is_timeout()));
+    // Recorded when the client hangs up, not when the provider would have answered.
+    let started = Instant::now();
+    let records = records_at_least(&env, 1).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "recorded only after {:?}",
+        started.elapsed()
+    );
+    let r = &records[0];
+    assert_eq!(r["status"], 499, "{r}");
+    assert_eq!(r["tenant"], "demo", "{r}");
+    assert_eq!(r["completion_tokens"], 0, "{r}");
+    assert_eq!(r["cost_usd"], 0.0, "{r}");
 }

@@ -407,6 +407,9 @@ impl MockServer {
             }
         })
         .workers(1)
+        // Like real providers, stop generating when the caller hangs up, rather
+        // than on the next token's failed write.
+        .h1_allow_half_closed(false)
         .disable_signals()
         // HTTP/1.1, or HTTP/2 without TLS for clients that start with its preface
         // (a provider's `h2c = true`), as real providers offer HTTP/2 over TLS.

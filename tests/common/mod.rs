@@ -12,7 +12,7 @@
     reason = "each test binary compiles this module and uses a different part of it"
 )]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -234,12 +234,38 @@ impl TestEnv {
             .expect("mock control answers JSON")
     }
 
+    /// The gateway's `/metrics` exposition.
+    pub async fn metrics_text(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics reachable")
+            .text()
+            .await
+            .expect("metrics read")
+    }
+
     /// Chat requests simulated provider `name` has received.
     pub async fn upstream_requests(&self, name: &str) -> u64 {
         let counts = self.mock_counts().await;
         counts["providers"][name]["requests"]
             .as_u64()
             .unwrap_or_else(|| panic!("no simulated provider {name} in {counts}"))
+    }
+}
+
+/// Polls `cond` every 20 ms until it holds; fails the test naming `what` if it still
+/// does not after `within`.
+pub async fn eventually<F, Fut>(what: &str, within: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while !cond().await {
+        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
