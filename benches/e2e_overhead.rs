@@ -6,8 +6,9 @@
 //! as separate processes, then drives fixed-count, time-bounded loads at concurrency 1,
 //! 16, 64 and 256: throughput, p50/p99 latency and the gateway's added latency;
 //! streaming time to first byte and whole-stream time; the gateway's CPU per request,
-//! idle and peak RSS; and RSS with 10,000 concurrent slow streams held open. Prints a
-//! table and writes it as JSON to `target/e2e_overhead.json`.
+//! idle and peak RSS; and RSS with 10,000 concurrent slow streams held open, opened all
+//! at once and in waves of 500, once open, after 12 s held, and 12 s after their clients
+//! hung up. Prints a table and writes it as JSON to `target/e2e_overhead.json`.
 //!
 //! The non-streaming load comes from `wrk` when it is installed (`apt-get install
 //! wrk`; a C load generator leaves the 2-core machine's CPU to the servers, and it is
@@ -39,6 +40,14 @@ const REQUESTS_C1: usize = 3_000;
 const REQUESTS: usize = 40_000;
 const MAX_RUN: Duration = Duration::from_secs(8);
 const SLOW_STREAMS: usize = 10_000;
+/// A slow stream's prompt: the simulated provider echoes it, ~70 tokens a second apart,
+/// so every stream outlives the measurement.
+const SLOW_STREAM_BODY: &str = r#"{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Hello there, request #N#: one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty twenty-one twenty-two twenty-three twenty-four twenty-five twenty-six twenty-seven twenty-eight twenty-nine thirty thirty-one thirty-two thirty-three thirty-four thirty-five thirty-six thirty-seven thirty-eight thirty-nine forty forty-one forty-two forty-three forty-four forty-five forty-six forty-seven forty-eight forty-nine fifty fifty-one fifty-two fifty-three fifty-four fifty-five fifty-six fifty-seven fifty-eight fifty-nine sixty"}]}"#;
+/// Opened at once, then in waves of this many (each waiting for its first chunks).
+const SLOW_WAVE: usize = 500;
+/// How long the slow streams are held before RSS is read again, and how long after
+/// the clients hang up: past one of the gateway's heap trims (every 10 s).
+const HOLD: Duration = Duration::from_secs(12);
 /// Alternating direct/gateway wrk rounds per concurrency level (the median is reported).
 const WRK_ROUNDS: usize = 3;
 
@@ -413,48 +422,72 @@ async fn knobs(http: &reqwest::Client, mock_url: &str, provider: &str, knobs: Va
         .await;
 }
 
-async fn slow_streams(s: &Setup, http: &reqwest::Client) -> Value {
-    knobs(http, &s.mock_url, "openai", json!({"token_delay_ms": 1000})).await;
+/// One slow stream: opened, held until `release`, then dropped (the client hangs up).
+/// True if it answered 200 and its first chunk arrived.
+async fn slow_stream(
+    http: reqwest::Client,
+    url: String,
+    i: usize,
+    opened: Arc<std::sync::atomic::AtomicUsize>,
+    release: Arc<tokio::sync::Notify>,
+) -> bool {
+    let body = SLOW_STREAM_BODY.replace("#N#", &format!("slow {i}"));
+    let resp = http
+        .post(&url)
+        .bearer_auth(GATEWAY_KEY)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await;
+    match resp {
+        Ok(mut r) if r.status().is_success() => {
+            let first = r.chunk().await;
+            opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            release.notified().await;
+            first.is_ok_and(|c| c.is_some())
+        }
+        _ => {
+            opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            false
+        }
+    }
+}
+
+/// Waits (polling, bounded) until `n` streams have opened or failed.
+async fn until_opened(opened: &std::sync::atomic::AtomicUsize, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while opened.load(std::sync::atomic::Ordering::Relaxed) < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// [`SLOW_STREAMS`] streams held open at once, opened `wave` at a time (each wave
+/// waits for its first chunks): RSS once all are open, after [`HOLD`] more (the
+/// gateway hands freed heap back every 10 s), and [`HOLD`] after every client hung up.
+async fn slow_streams(s: &Setup, http: &reqwest::Client, wave: usize) -> Value {
     let url = format!("{}/v1/chat/completions", s.gateway_url);
     let started = Instant::now();
     let opened = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let release = Arc::new(tokio::sync::Notify::new());
     let mut tasks = Vec::with_capacity(SLOW_STREAMS);
     for i in 0..SLOW_STREAMS {
-        let http = http.clone();
-        let url = url.clone();
-        let opened = opened.clone();
-        let release = release.clone();
-        tasks.push(tokio::spawn(async move {
-            let resp = http
-                .post(&url)
-                .bearer_auth(GATEWAY_KEY)
-                .header("content-type", "application/json")
-                .body(STREAM_BODY.replace("#N#", &format!("slow {i}")))
-                .send()
-                .await;
-            match resp {
-                Ok(mut r) if r.status().is_success() => {
-                    let first = r.chunk().await;
-                    opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    release.notified().await;
-                    first.is_ok()
-                }
-                _ => {
-                    opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    false
-                }
-            }
-        }));
+        let task = slow_stream(
+            http.clone(),
+            url.clone(),
+            i,
+            opened.clone(),
+            release.clone(),
+        );
+        tasks.push(tokio::spawn(task));
+        if (i + 1) % wave == 0 {
+            until_opened(&opened, i + 1).await;
+        }
     }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while opened.load(std::sync::atomic::Ordering::Relaxed) < SLOW_STREAMS
-        && Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_opened(&opened, SLOW_STREAMS).await;
     let open_time = started.elapsed();
-    let (rss, _) = rss_mib(s.gateway.pid());
+    let (rss_open, _) = rss_mib(s.gateway.pid());
+    tokio::time::sleep(HOLD).await;
+    let (rss_held, _) = rss_mib(s.gateway.pid());
     release.notify_waiters();
     let mut ok = 0usize;
     for t in tasks {
@@ -462,13 +495,17 @@ async fn slow_streams(s: &Setup, http: &reqwest::Client) -> Value {
             ok += 1;
         }
     }
-    knobs(http, &s.mock_url, "openai", json!({"token_delay_ms": 0})).await;
+    tokio::time::sleep(HOLD).await;
+    let (rss_closed, _) = rss_mib(s.gateway.pid());
     json!({
         "streams": SLOW_STREAMS,
+        "opened_per_wave": wave,
         "ok": ok,
         "errors": SLOW_STREAMS - ok,
         "open_seconds": open_time.as_secs_f64(),
-        "gateway_rss_mib": rss,
+        "gateway_rss_mib": rss_open,
+        "gateway_rss_held_mib": rss_held,
+        "gateway_rss_after_hang_up_mib": rss_closed,
     })
 }
 
@@ -656,12 +693,40 @@ async fn bench() {
         .build()
         .expect("client");
     let slow = if sections.contains("slow") {
-        slow_streams(&s, &http).await
+        knobs(
+            &http,
+            &s.mock_url,
+            "openai",
+            json!({"token_delay_ms": 1000}),
+        )
+        .await;
+        let at_once = slow_streams(&s, &http, SLOW_STREAMS).await;
+        let in_waves = slow_streams(&s, &http, SLOW_WAVE).await;
+        knobs(&http, &s.mock_url, "openai", json!({"token_delay_ms": 0})).await;
+        json!({"at_once": at_once, "in_waves": in_waves})
     } else {
         Value::Null
     };
     println!("\nidle RSS {idle_rss:.1} MiB, peak RSS through the load runs {peak_rss:.1} MiB");
-    println!("10,000 slow streams: {slow}");
+    for (name, r) in [
+        ("at once", &slow["at_once"]),
+        ("in waves of 500", &slow["in_waves"]),
+    ] {
+        if r.is_null() {
+            continue;
+        }
+        println!(
+            "10,000 slow streams opened {name}: {} ok, {} errors, open in {:.1} s; gateway RSS {:.1} MiB open, {:.1} MiB {}s later, {:.1} MiB {}s after the clients hung up",
+            r["ok"],
+            r["errors"],
+            r["open_seconds"].as_f64().unwrap_or(0.0),
+            r["gateway_rss_mib"].as_f64().unwrap_or(0.0),
+            r["gateway_rss_held_mib"].as_f64().unwrap_or(0.0),
+            HOLD.as_secs(),
+            r["gateway_rss_after_hang_up_mib"].as_f64().unwrap_or(0.0),
+            HOLD.as_secs(),
+        );
+    }
     let report = json!({
         "date_unix": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         "machine": { "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()) },

@@ -22,7 +22,8 @@
 //! - [`app`]: wires it all into a running server;
 //! - [`reload`]: `POST /admin/reload`, the config file swapped in while serving;
 //! - [`error`]: upstream error classes and the one HTTP error mapping;
-//! - [`logging`]: the log subscriber, its buffered stderr writer, and the access log line.
+//! - [`logging`]: the log subscriber, its buffered stderr writer, and the access log line;
+//! - [`heap`]: hands freed heap pages back to the system after bursts.
 
 pub mod adapters;
 pub mod api;
@@ -32,6 +33,7 @@ pub mod canonical;
 pub mod config;
 pub mod dispatch;
 pub mod error;
+pub mod heap;
 pub mod logging;
 pub mod metrics;
 pub mod mock;
