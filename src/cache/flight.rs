@@ -1,7 +1,7 @@
 //! One upstream call shared by every client asking the same thing (single-flight).
 //!
 //! A [`Flight`] is an append-only log: who answered ([`Head`]), the canonical events
-//! so far, and how it ended ([`End`]). One task writes it (`super::drive`); any number
+//! so far (kept compactly, [`EventLog`]), and how it ended ([`End`]). One task writes it (`super::drive`); any number
 //! of [`Subscription`]s read it from the start at their own pace, so a late joiner gets
 //! what was already sent, then the rest live. A finished flight is immutable, which is
 //! what the response cache stores: a hit is a subscription to a finished flight.
@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::{Notify, watch};
 
 use super::answer;
+use super::event_log::EventLog;
 use crate::canonical::{ChatResponse, StreamEvent, Usage};
 use crate::config::ModelConfig;
 use crate::dispatch::{EventSink, Failed};
@@ -46,7 +47,7 @@ pub enum End {
 #[derive(Debug, Default)]
 struct Log {
     head: Option<Head>,
-    events: Vec<StreamEvent>,
+    events: EventLog,
     end: Option<End>,
 }
 
@@ -122,7 +123,7 @@ impl Flight {
             }) => answer::response_bytes(r),
             _ => 0,
         };
-        std::mem::size_of::<Self>() + answer::events_bytes(&log.events) + complete
+        std::mem::size_of::<Self>() + log.events.bytes() + complete
     }
 
     /// Marks the answer storable (a cacheable client joined).
@@ -215,7 +216,7 @@ impl Subscription {
     pub async fn complete(&mut self) -> Result<(Head, Vec<StreamEvent>, End), Failed> {
         self.wait(|_, log| match (&log.head, &log.end) {
             (_, Some(End::Failed(f))) => Some(Err(f.clone())),
-            (Some(h), Some(end)) => Some(Ok((h.clone(), log.events.clone(), end.clone()))),
+            (Some(h), Some(end)) => Some(Ok((h.clone(), log.events.to_vec(), end.clone()))),
             (None, Some(End::Done { .. })) => Some(Err(internal())),
             (_, None) => None,
         })
@@ -230,7 +231,7 @@ impl Subscription {
         let step = self
             .wait(|me, log| {
                 if me.cursor < log.events.len() {
-                    let new = log.events[me.cursor..].to_vec();
+                    let new = log.events.read_from(me.cursor);
                     me.cursor = log.events.len();
                     Some(Step::Events(new))
                 } else {

@@ -7,10 +7,12 @@
 //! reaches every waiter and is not kept. Finished answers of cacheable requests stay in
 //! the [`store`] for their TTL, under a memory bound; a stream replays as a stream, and
 //! a streamed answer can serve a non-stream client and vice versa ([`answer`]).
-//! [`outcome`] names what happened (the `x-switchyard-cache` header) and prices a hit's
-//! saving for the usage ledger. docs/caching.md is the operator's reference.
+//! [`event_log`] keeps a flight's events compactly. [`outcome`] names what happened
+//! (the `x-switchyard-cache` header) and prices a hit's saving for the usage ledger.
+//! docs/caching.md is the operator's reference.
 
 pub mod answer;
+pub mod event_log;
 pub mod flight;
 pub mod key;
 pub mod outcome;
