@@ -7,10 +7,13 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{TestEnv, demo_config, edit_config, eventually, user_says};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn counter(env: &TestEnv, provider: &str, name: &str) -> u64 {
     env.mock_counts().await["providers"][provider][name]
@@ -150,4 +153,107 @@ async fn a_client_hanging_up_between_tokens_ends_the_http1_upstream_stream_at_on
     )
     .await;
     assert_eq!(counter(&env, "openai", "http2").await, 0);
+}
+
+/// An OpenAI-compatible provider whose keep-alive connections each serve one request:
+/// a second request on the same connection finds it closed without an answer, as when a
+/// server's idle timeout closes a pooled connection just as the client reuses it.
+/// Returns its address and how many connections it accepted.
+async fn one_request_per_connection() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                // Read one request (head, then the body its content-length names).
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let head_end = loop {
+                    let Ok(n) = sock.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while buf.len() < head_end + length {
+                    let Ok(n) = sock.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let body = json!({
+                    "id": "chatcmpl-1", "object": "chat.completion", "created": 1,
+                    "model": "gpt-4o-mini",
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": "fresh"}}],
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+                    "data": [],
+                })
+                .to_string();
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                if sock.write_all(answer.as_bytes()).await.is_err() {
+                    return;
+                }
+                // Keep the connection open until the next request arrives, then close
+                // it unanswered.
+                let _ = sock.read(&mut chunk).await;
+            });
+        }
+    });
+    (format!("http://{addr}/v1"), accepted)
+}
+
+#[actix_web::test]
+async fn a_pooled_connection_the_provider_closed_is_replaced_without_failing_the_request() {
+    let (base_url, accepted) = one_request_per_connection().await;
+    // A provider outside the mock server takes its key from a file, as in production.
+    let key_dir = tempfile::tempdir().expect("temp dir");
+    let key_file = key_dir.path().join("openai.key");
+    std::fs::write(&key_file, "sk-test").expect("key written");
+    let config = edit_config(&common::single_attempt_config(), |t| {
+        let openai = t["providers"]["openai"]
+            .as_table_mut()
+            .expect("provider table");
+        openai.insert("base_url".into(), base_url.into());
+        let mut key = toml::Table::new();
+        key.insert("file".into(), key_file.display().to_string().into());
+        openai.insert("keys".into(), toml::Value::Array(vec![key.into()]));
+        openai.remove("h2c");
+        // No heartbeat during the test: every connection is the chat requests'.
+        common::set(t, "health", "heartbeat_interval_ms", 3_600_000);
+    });
+    let env = TestEnv::start(&config).await;
+    for i in 0..3 {
+        let (status, headers, body) = env
+            .chat(user_says("openai/gpt-4o-mini", &format!("hi {i}")))
+            .await;
+        // One attempt allowed: the broken pooled connection must not cost it.
+        assert_eq!(status, 200, "request {i}: {body}");
+        assert_eq!(body["choices"][0]["message"]["content"], "fresh", "{body}");
+        assert_eq!(common::header(&headers, "x-switchyard-attempts"), "1");
+    }
+    // Requests 2 and 3 each found their pooled connection closed and took a new one.
+    assert!(accepted.load(Ordering::SeqCst) >= 3);
 }

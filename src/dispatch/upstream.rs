@@ -100,20 +100,38 @@ impl Upstream {
         observe: impl FnOnce(&reqwest::header::HeaderMap),
     ) -> Result<reqwest::Response, UpstreamError> {
         let client = self.client(provider, stream);
-        let url = parsed_url(&up.url)?;
-        let mut rb = if up.body.is_empty() {
-            client.get(url)
-        } else {
-            client
-                .post(url)
-                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-                .body(up.body)
+        let body = bytes::Bytes::from(up.body);
+        let build = || -> Result<reqwest::RequestBuilder, UpstreamError> {
+            let url = parsed_url(&up.url)?;
+            let mut rb = if body.is_empty() {
+                client.get(url)
+            } else {
+                client
+                    .post(url)
+                    .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                    .body(body.clone())
+            };
+            for (name, value) in &up.headers {
+                rb = rb.header(name.clone(), value.clone());
+            }
+            Ok(rb.timeout(provider.timeout))
         };
-        for (name, value) in up.headers {
-            rb = rb.header(name, value);
-        }
-        let rb = rb.timeout(provider.timeout);
-        let resp = match tokio::time::timeout(provider.first_byte_timeout, rb.send()).await {
+        let first = build()?;
+        let send = async {
+            match first.send().await {
+                // The connection broke before any answer: most often a keep-alive
+                // connection the provider closed just as it was taken from the pool
+                // (servers close idle connections after as little as 5 s; periodic
+                // heartbeats can fall on that moment every time). Once more, at once,
+                // on a fresh connection, instead of failing the attempt.
+                Err(e) if is_broken_connection(&e) => match build() {
+                    Ok(again) => again.send().await,
+                    Err(_) => Err(e),
+                },
+                other => other,
+            }
+        };
+        let resp = match tokio::time::timeout(provider.first_byte_timeout, send).await {
             Err(_) => {
                 return Err(UpstreamError::new(
                     ErrorClass::Timeout,
@@ -174,6 +192,12 @@ async fn read_limited(mut resp: reqwest::Response, max: usize) -> Vec<u8> {
         }
     }
     out
+}
+
+/// Whether sending failed on an established connection, with no answer: neither a
+/// timeout nor a failure to connect.
+fn is_broken_connection(e: &reqwest::Error) -> bool {
+    !e.is_timeout() && !e.is_connect()
 }
 
 /// Classifies a transport error without echoing its text (which may contain the URL).

@@ -23,7 +23,7 @@ use super::keys::KeyPool;
 use super::window::{Sample, WINDOWS_KEPT, Window};
 use crate::config::{HealthConfig, ModelConfig, ProviderConfig};
 use crate::dispatch::upstream::Upstream;
-use crate::error::ErrorClass;
+use crate::error::{ErrorClass, UpstreamError};
 use crate::scheduler::actor::HealthUpdate;
 
 /// The result of one upstream attempt.
@@ -231,16 +231,27 @@ impl ProviderActor {
                 let resp = upstream.send(&provider, req).await?;
                 crate::dispatch::upstream::read_body(resp).await.map(|_| ())
             })
-            .await;
-            if let Ok(Err(e)) = &result
+            .await
+            .unwrap_or_else(|_| {
+                Err(UpstreamError::new(
+                    ErrorClass::Timeout,
+                    "no answer within the heartbeat timeout",
+                ))
+            });
+            if let Err(e) = &result
                 && e.class == ErrorClass::Auth
             {
                 pool.disable(&key);
             }
-            matches!(result, Ok(Ok(())))
+            result
         };
-        ctx.spawn(ping.into_actor(self).map(move |ok, act, _ctx| {
-            act.on_heartbeat(ok, started.elapsed());
+        ctx.spawn(ping.into_actor(self).map(move |result, act, _ctx| {
+            if let Err(e) = &result {
+                // The class and the provider's reason: never a key (UpstreamError's
+                // message is client-safe).
+                tracing::debug!(provider = %act.provider.name, error = %e, "heartbeat error");
+            }
+            act.on_heartbeat(result.is_ok(), started.elapsed());
         }));
     }
 
