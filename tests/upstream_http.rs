@@ -29,13 +29,17 @@ fn stream_body(model: &str, prompt: &str) -> Value {
     })
 }
 
+/// The table of provider `name` in a config.
+fn provider<'a>(config: &'a mut toml::Table, name: &str) -> &'a mut toml::Table {
+    config["providers"][name]
+        .as_table_mut()
+        .expect("provider table")
+}
+
 /// The demo config (`h2c = true`) with `h2c` unset (off) for anthropic.
 fn h2c_for_openai_only() -> String {
     edit_config(demo_config(), |t| {
-        t["providers"]["anthropic"]
-            .as_table_mut()
-            .expect("provider table")
-            .remove("h2c");
+        provider(t, "anthropic").remove("h2c");
     })
 }
 
@@ -140,10 +144,7 @@ async fn a_client_hanging_up_between_tokens_ends_the_h2c_upstream_stream_at_once
 #[actix_web::test]
 async fn a_client_hanging_up_between_tokens_ends_the_http1_upstream_stream_at_once() {
     let http1 = edit_config(demo_config(), |t| {
-        t["providers"]["openai"]
-            .as_table_mut()
-            .expect("provider table")
-            .remove("h2c");
+        provider(t, "openai").remove("h2c");
     });
     let env = hang_up_between_tokens(&http1).await;
     eventually(
@@ -233,9 +234,7 @@ async fn a_pooled_connection_the_provider_closed_is_replaced_without_failing_the
     let key_file = key_dir.path().join("openai.key");
     std::fs::write(&key_file, "sk-test").expect("key written");
     let config = edit_config(&common::single_attempt_config(), |t| {
-        let openai = t["providers"]["openai"]
-            .as_table_mut()
-            .expect("provider table");
+        let openai = provider(t, "openai");
         openai.insert("base_url".into(), base_url.into());
         let mut key = toml::Table::new();
         key.insert("file".into(), key_file.display().to_string().into());
