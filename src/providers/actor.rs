@@ -247,9 +247,13 @@ impl ProviderActor {
         };
         ctx.spawn(ping.into_actor(self).map(move |result, act, _ctx| {
             if let Err(e) = &result {
-                // The class and the provider's reason: never a key (UpstreamError's
-                // message is client-safe).
-                tracing::debug!(provider = %act.provider.name, error = %e, "heartbeat error");
+                // The class and the provider's reason, which never holds a key.
+                tracing::debug!(
+                    provider = %act.provider.name,
+                    class = e.class.kind(),
+                    reason = %e.message,
+                    "heartbeat error"
+                );
             }
             act.on_heartbeat(result.is_ok(), started.elapsed());
         }));
