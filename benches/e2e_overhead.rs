@@ -17,7 +17,8 @@
 //! reports the round with the median ratio (all rounds' ratios are printed too).
 //!
 //! `E2E_SECTIONS=load,stream,slow` runs a subset; `E2E_WORKERS=N` sets the gateway's
-//! worker threads (default: one per core).
+//! worker threads (default: one per core); `E2E_H2C=false` (or `true`) replaces the demo's
+//! `h2c = "streams"` for every provider.
 
 #![allow(clippy::print_stdout, reason = "a benchmark's report is its output")]
 
@@ -192,6 +193,10 @@ fn bench_settings(config: &str, dir: &std::path::Path) -> String {
     let workers =
         std::env::var("E2E_WORKERS").map_or(String::new(), |w| format!("workers = {w}\n"));
     let config = config.replacen("[server]\n", &format!("[server]\n{workers}"), 1);
+    let config = match std::env::var("E2E_H2C") {
+        Ok(h2c) => config.replace("h2c = \"streams\"", &format!("h2c = {h2c}")),
+        Err(_) => config,
+    };
     format!(
         "{config}\n[usage]\ndatabase = \"{}\"\n",
         dir.join("usage.db").display()
