@@ -23,7 +23,7 @@
 //! - [`reload`]: `POST /admin/reload`, the config file swapped in while serving;
 //! - [`error`]: upstream error classes and the one HTTP error mapping;
 //! - [`logging`]: the log subscriber, its buffered stderr writer, and the access log line;
-//! - [`heap`]: hands freed heap pages back to the system after bursts.
+//! - [`heap`]: the allocator (jemalloc), set to hand freed memory back after bursts.
 
 pub mod adapters;
 pub mod api;

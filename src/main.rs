@@ -91,7 +91,6 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     raise_open_files_limit();
-    switchyard::heap::spawn_trimmer();
     let result = run(cli.command).await;
     switchyard::logging::flush();
     match result {
