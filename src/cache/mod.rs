@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use bytes::{Bytes, BytesMut};
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use tokio::time::Instant;
 
 use crate::api::auth::Caller;
@@ -505,24 +505,16 @@ impl Job {
                         attempts: answered.attempts,
                     };
                     flight.set_head(head(answered));
-                    // The relay's own SSE bytes are not needed: every client encodes
-                    // the teed events itself. Driving it is what reads the upstream.
-                    Some(
-                        relay
-                            .with_sink(Box::new(tee))
-                            .with_tenant(tenant)
-                            .into_sse(),
-                    )
+                    // Every client encodes the teed events itself; driving the relay
+                    // is what reads the upstream.
+                    Some(relay.with_tenant(tenant).drive(Box::new(tee)))
                 }
             }
         };
         if let Some(relay) = relay {
-            tokio::pin!(relay);
-            loop {
-                tokio::select! {
-                    next = relay.next() => if next.is_none() { break },
-                    () = &mut deserted => break,
-                }
+            tokio::select! {
+                () = relay => {}
+                () = &mut deserted => {}
             }
         }
         // Ends the flight if nothing else did (every client left).

@@ -7,7 +7,9 @@
 //! Dropping the stream (the client hung up) drops the upstream response, which closes
 //! the upstream connection (HTTP/1.1) or resets the upstream stream (HTTP/2). With
 //! `[streaming.rechunk]` on, events pass through a [`Rechunker`] on their way to the
-//! encoder, and the relay also wakes at its deadline.
+//! encoder, and the relay also wakes at its deadline. A relay either writes the client's
+//! bytes itself ([`RelayStream::into_sse`]) or only feeds an [`EventSink`]
+//! ([`RelayStream::drive`]), whose readers encode the events themselves.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -44,7 +46,12 @@ pub trait EventSink: Send {
 pub struct RelayStream {
     body: ByteStream,
     decoder: Box<dyn StreamDecoder>,
-    encoder: ChunkEncoder,
+    /// Writes the client's chunks; `None` when the relay only feeds its sink.
+    encoder: Option<ChunkEncoder>,
+    model: Arc<str>,
+    include_usage: bool,
+    /// The provider's latest usage report.
+    reported: Option<Usage>,
     /// Decoded events not yet through the rechunker.
     pending: Vec<StreamEvent>,
     rechunker: Option<Rechunker>,
@@ -102,7 +109,10 @@ impl RelayStream {
         Ok(Self {
             body,
             decoder,
-            encoder: ChunkEncoder::new(&model.name, req.include_usage()),
+            encoder: None,
+            model: model.name.clone(),
+            include_usage: req.include_usage(),
+            reported: None,
             pending,
             rechunker: None,
             ready: Vec::new(),
@@ -133,12 +143,6 @@ impl RelayStream {
         self
     }
 
-    /// Tees every event (and the end) into `sink`.
-    pub fn with_sink(mut self: Box<Self>, sink: Box<dyn EventSink>) -> Box<Self> {
-        self.sink = Some(sink);
-        self
-    }
-
     /// Names the tenant the stream's cost is recorded under.
     pub fn with_tenant(mut self: Box<Self>, tenant: Arc<str>) -> Box<Self> {
         self.tenant = Some(tenant);
@@ -154,10 +158,19 @@ impl RelayStream {
     /// The OpenAI SSE bytes, as a stream the HTTP layer can send. The relay stays in
     /// its box (boxed by the dispatcher): a stream's state is held by every open
     /// stream for its whole life, so it is not copied into the stream future too.
-    pub fn into_sse(self: Box<Self>) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
+    pub fn into_sse(mut self: Box<Self>) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
+        self.encoder = Some(ChunkEncoder::new(&self.model, self.include_usage));
         futures_util::stream::unfold(self, |mut s| async move {
             s.next_bytes().await.map(|b| (Ok(b), s))
         })
+    }
+
+    /// Reads the stream to its end, handing every event (and the end) to `sink` and
+    /// encoding nothing: the sink's readers write their own chunks. Ends early when
+    /// the future is dropped.
+    pub async fn drive(mut self: Box<Self>, sink: Box<dyn EventSink>) {
+        self.sink = Some(sink);
+        while self.next_bytes().await.is_some() {}
     }
 
     /// The next bytes for the client, or `None` at the end.
@@ -211,8 +224,10 @@ impl RelayStream {
                             }
                             self.encode_ready(&mut out);
                             let fallback = self.estimated_usage();
-                            self.encoder.finish(fallback, &mut out);
-                            let usage = self.encoder.usage().unwrap_or(fallback);
+                            if let Some(encoder) = &mut self.encoder {
+                                encoder.finish(fallback, &mut out);
+                            }
+                            let usage = self.reported.unwrap_or(fallback);
                             if let Some(sink) = &mut self.sink {
                                 sink.end(Ok(usage));
                             }
@@ -246,16 +261,20 @@ impl RelayStream {
         }
     }
 
-    /// Encodes the ready events.
+    /// Hands the ready events to the sink and the encoder.
     fn encode_ready(&mut self, out: &mut BytesMut) {
         for ev in self.ready.drain(..) {
-            if let StreamEvent::Text(t) | StreamEvent::Reasoning(t) = &ev {
-                self.output_chars += t.len();
+            match &ev {
+                StreamEvent::Text(t) | StreamEvent::Reasoning(t) => self.output_chars += t.len(),
+                StreamEvent::Usage(u) => self.reported = Some(*u),
+                _ => {}
             }
             if let Some(sink) = &mut self.sink {
                 sink.event(&ev);
             }
-            self.encoder.push(&ev, out);
+            if let Some(encoder) = &mut self.encoder {
+                encoder.push(&ev, out);
+            }
         }
     }
 
@@ -286,7 +305,7 @@ impl RelayStream {
         }
         let error = GatewayError::Upstream(e);
         if let Some(t) = self.usage.take() {
-            let usage = self.encoder.usage().unwrap_or(self.estimated_usage());
+            let usage = self.reported.unwrap_or(self.estimated_usage());
             t.finish(
                 &usage,
                 actix_web::ResponseError::status_code(&error).as_u16(),
@@ -301,7 +320,7 @@ impl RelayStream {
 impl Drop for RelayStream {
     fn drop(&mut self) {
         if let Some(t) = self.usage.take() {
-            let usage = self.encoder.usage().unwrap_or(self.estimated_usage());
+            let usage = self.reported.unwrap_or(self.estimated_usage());
             t.finish(&usage, crate::usage::STATUS_CLIENT_CLOSED, self.ttft);
         }
     }
