@@ -13,6 +13,8 @@
 //! [`CONFIG`] is read by jemalloc before the first allocation; `_RJEM_MALLOC_CONF` in
 //! the environment can override any of its options.
 
+use std::ffi::CStr;
+
 /// jemalloc's options, as its `malloc_conf` string:
 /// - `background_thread:true,max_background_threads:1`: a thread of jemalloc's own
 ///   returns freed pages, instead of whichever request thread happens to allocate next
@@ -22,30 +24,23 @@
 /// - `muzzy_decay_ms:0`: they go back with `MADV_DONTNEED`, which lowers RSS at once,
 ///   rather than first with `MADV_FREE`, which leaves them counted until the kernel
 ///   runs short of memory.
-pub const CONFIG: &str =
-    "background_thread:true,max_background_threads:1,dirty_decay_ms:250,muzzy_decay_ms:0";
+pub const CONFIG: &CStr =
+    c"background_thread:true,max_background_threads:1,dirty_decay_ms:250,muzzy_decay_ms:0";
 
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// [`CONFIG`] as the NUL-terminated C string jemalloc looks for under its (prefixed)
-/// global `malloc_conf`, which it declares weak so that a program can define it.
+/// [`CONFIG`] under the name jemalloc (built with prefixed symbols) reads its
+/// compile-time options from: a C `const char *`, declared weak so that a program can
+/// define it.
 #[cfg(not(target_env = "msvc"))]
 #[expect(
     unsafe_code,
     reason = "jemalloc reads its compile-time options from this exported C global"
 )]
 #[unsafe(export_name = "_rjem_malloc_conf")]
-static MALLOC_CONF: &[u8; CONFIG.len() + 1] = &{
-    let mut c = [0u8; CONFIG.len() + 1];
-    let mut i = 0;
-    while i < CONFIG.len() {
-        c[i] = CONFIG.as_bytes()[i];
-        i += 1;
-    }
-    c
-};
+static MALLOC_CONF: Option<&u8> = CONFIG.to_bytes_with_nul().first();
 
 #[cfg(test)]
 mod tests {

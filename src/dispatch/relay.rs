@@ -181,8 +181,10 @@ impl RelayStream {
             if !self.ready.is_empty() {
                 // Sized for a typical chunk up front (growing from empty was a tenth
                 // of a chunk's cost); reserved only now, not while waiting for bytes.
-                out.reserve(ENCODED_CHUNK_HINT);
-                self.encode_ready(&mut out);
+                if self.encoder.is_some() {
+                    out.reserve(ENCODED_CHUNK_HINT);
+                }
+                self.emit_ready(&mut out);
                 return Some(out.freeze());
             }
             if self.done {
@@ -222,7 +224,7 @@ impl RelayStream {
                             if let Some(r) = self.rechunker.as_mut() {
                                 r.flush(&mut self.ready);
                             }
-                            self.encode_ready(&mut out);
+                            self.emit_ready(&mut out);
                             let fallback = self.estimated_usage();
                             if let Some(encoder) = &mut self.encoder {
                                 encoder.finish(fallback, &mut out);
@@ -262,7 +264,7 @@ impl RelayStream {
     }
 
     /// Hands the ready events to the sink and the encoder.
-    fn encode_ready(&mut self, out: &mut BytesMut) {
+    fn emit_ready(&mut self, out: &mut BytesMut) {
         for ev in self.ready.drain(..) {
             match &ev {
                 StreamEvent::Text(t) | StreamEvent::Reasoning(t) => self.output_chars += t.len(),
