@@ -365,6 +365,7 @@ fn sse(
         let mut out = BytesMut::new();
         match sub.next().await? {
             Step::Events(events) => {
+                out.reserve(events.len() * ChunkEncoder::BYTES_PER_EVENT_HINT);
                 for ev in &events {
                     enc.push(ev, &mut out);
                 }

@@ -1,23 +1,11 @@
-//! The streamed answer's unit (`chat.completion.chunk`) as serialised to clients.
+//! The part of a streamed `chat.completion.chunk` that changes from chunk to chunk:
+//! its choice. [`super::ChunkEncoder`] writes the rest (id, object, created, model and
+//! usage), which is the same for every chunk of a stream.
 
 use serde::Serialize;
 
-use super::usage::Usage;
-
-/// One SSE chunk. Borrowed: built on the stack per event and written straight to bytes.
-#[derive(Debug, Serialize)]
-pub struct ChatChunk<'a> {
-    pub id: &'a str,
-    pub object: &'static str,
-    pub created: u64,
-    pub model: &'a str,
-    pub choices: &'a [ChunkChoice<'a>],
-    /// Absent unless the client asked for usage; then `null` on every chunk but the last.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub usage: Option<Option<&'a Usage>>,
-}
-
-/// The single choice of a chunk.
+/// The single choice of a chunk. Borrowed: built on the stack per event and written
+/// straight to bytes.
 #[derive(Debug, Serialize)]
 pub struct ChunkChoice<'a> {
     pub index: u32,

@@ -11,7 +11,6 @@ pub mod response;
 pub mod stream;
 pub mod usage;
 
-pub use chunk::ChatChunk;
 pub use request::{
     ChatRequest, Content, ContentPart, FunctionCall, Message, ResponseFormat, Role, Stop, Tool,
     ToolCall, ToolChoice,

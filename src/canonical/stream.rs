@@ -7,7 +7,7 @@
 
 use bytes::{BufMut, BytesMut};
 
-use super::chunk::{ChatChunk, ChunkChoice, Delta, FunctionDelta, ToolCallDelta};
+use super::chunk::{ChunkChoice, Delta, FunctionDelta, ToolCallDelta};
 use super::ids;
 use super::response::FinishReason;
 use super::usage::Usage;
@@ -34,11 +34,15 @@ pub enum StreamEvent {
 }
 
 /// Writes one client stream's SSE bytes.
+///
+/// Every chunk of a stream opens with the same `data: {"id":…,"object":
+/// "chat.completion.chunk","created":…,"model":…,"choices":[`, so that head is
+/// serialised once per stream; each chunk then writes only its choice (and the usage
+/// field when the client asked for usage). That was half of a chunk's encoding cost.
 #[derive(Debug)]
 pub struct ChunkEncoder {
     id: String,
-    created: u64,
-    model: String,
+    head: Box<[u8]>,
     include_usage: bool,
     started: bool,
     finished: bool,
@@ -46,12 +50,17 @@ pub struct ChunkEncoder {
 }
 
 impl ChunkEncoder {
+    /// Output bytes to reserve per event before encoding a batch: one
+    /// `chat.completion.chunk` with a token or two of text is ~200-300 bytes, and
+    /// growing the buffer from empty cost a tenth of a chunk's encoding.
+    pub const BYTES_PER_EVENT_HINT: usize = 384;
+
     /// A fresh stream answering as `model`.
     pub fn new(model: &str, include_usage: bool) -> Self {
+        let id = ids::completion_id();
         Self {
-            id: ids::completion_id(),
-            created: ids::unix_now(),
-            model: model.to_owned(),
+            head: chunk_head(&id, ids::unix_now(), model),
+            id,
             include_usage,
             started: false,
             finished: false,
@@ -160,36 +169,45 @@ impl ChunkEncoder {
         self.start(out);
         if self.include_usage {
             let usage = self.usage.unwrap_or(fallback_usage);
-            let chunk = ChatChunk {
-                id: &self.id,
-                object: "chat.completion.chunk",
-                created: self.created,
-                model: &self.model,
-                choices: &[],
-                usage: Some(Some(&usage)),
-            };
-            write_event(out, &chunk);
+            out.extend_from_slice(&self.head);
+            out.extend_from_slice(b"],\"usage\":");
+            // Serialising our own plain structs into memory cannot fail.
+            let _ = serde_json::to_writer(out.writer(), &usage);
+            out.extend_from_slice(b"}\n\n");
         }
         out.extend_from_slice(b"data: [DONE]\n\n");
     }
 
     fn write(&self, out: &mut BytesMut, delta: Delta<'_>, finish: Option<&'static str>) {
-        let choice = [ChunkChoice {
+        let choice = ChunkChoice {
             index: 0,
             delta,
             logprobs: None,
             finish_reason: finish,
-        }];
-        let chunk = ChatChunk {
-            id: &self.id,
-            object: "chat.completion.chunk",
-            created: self.created,
-            model: &self.model,
-            choices: &choice,
-            usage: self.include_usage.then_some(None),
         };
-        write_event(out, &chunk);
+        out.extend_from_slice(&self.head);
+        let _ = serde_json::to_writer(out.writer(), &choice);
+        // Until the last chunk, `usage` is present and null when the client asked for it.
+        out.extend_from_slice(if self.include_usage {
+            b"],\"usage\":null}\n\n"
+        } else {
+            b"]}\n\n"
+        });
     }
+}
+
+/// `data: {"id":…,"object":"chat.completion.chunk","created":…,"model":…,"choices":[`
+fn chunk_head(id: &str, created: u64, model: &str) -> Box<[u8]> {
+    let mut head = Vec::with_capacity(96 + id.len() + model.len());
+    head.extend_from_slice(b"data: {\"id\":");
+    // Writing JSON strings into memory cannot fail; they escape what needs escaping.
+    let _ = serde_json::to_writer(&mut head, id);
+    head.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
+    head.extend_from_slice(created.to_string().as_bytes());
+    head.extend_from_slice(b",\"model\":");
+    let _ = serde_json::to_writer(&mut head, model);
+    head.extend_from_slice(b",\"choices\":[");
+    head.into_boxed_slice()
 }
 
 /// Writes `data: <json>\n\n`.
@@ -231,6 +249,62 @@ mod tests {
             v.iter()
                 .all(|c| c["id"] == v[0]["id"] && c.get("usage").is_none())
         );
+    }
+
+    #[test]
+    fn chunks_are_written_in_openai_field_order_with_usage_null_until_the_last() {
+        let mut enc = ChunkEncoder::new("gpt-4o-mini", true);
+        let mut out = BytesMut::new();
+        enc.push(&StreamEvent::Text("Hi".into()), &mut out);
+        enc.push(&StreamEvent::Finish(FinishReason::Stop), &mut out);
+        enc.finish(
+            Usage {
+                prompt_tokens: 1,
+                completion_tokens: 2,
+                ..Usage::default()
+            },
+            &mut out,
+        );
+        let head = format!(
+            "data: {{\"id\":\"{}\",\"object\":\"chat.completion.chunk\",\"created\":{},\"model\":\"gpt-4o-mini\",\"choices\":[",
+            enc.id(),
+            lines(&out)[0]["created"]
+        );
+        let text = std::str::from_utf8(&out).unwrap();
+        let events: Vec<&str> = text.split_inclusive("\n\n").collect();
+        assert_eq!(events.len(), 5, "{text}");
+        assert_eq!(
+            events[0],
+            format!(
+                "{head}{{\"index\":0,\"delta\":{{\"role\":\"assistant\",\"content\":\"\"}},\"logprobs\":null,\"finish_reason\":null}}],\"usage\":null}}\n\n"
+            )
+        );
+        assert_eq!(
+            events[1],
+            format!(
+                "{head}{{\"index\":0,\"delta\":{{\"content\":\"Hi\"}},\"logprobs\":null,\"finish_reason\":null}}],\"usage\":null}}\n\n"
+            )
+        );
+        assert_eq!(
+            events[2],
+            format!(
+                "{head}{{\"index\":0,\"delta\":{{}},\"logprobs\":null,\"finish_reason\":\"stop\"}}],\"usage\":null}}\n\n"
+            )
+        );
+        assert!(events[3].starts_with(&format!("{head}],\"usage\":{{\"prompt_tokens\":1,")));
+        assert!(events[3].ends_with("}}\n\n"));
+        assert_eq!(events[4], "data: [DONE]\n\n");
+    }
+
+    #[test]
+    fn model_names_are_escaped_in_every_chunk() {
+        let mut enc = ChunkEncoder::new("odd\"model\\name", false);
+        let mut out = BytesMut::new();
+        enc.push(&StreamEvent::Text("x".into()), &mut out);
+        enc.finish(Usage::default(), &mut out);
+        let v = lines(&out);
+        assert_eq!(v.len(), 2);
+        assert!(v.iter().all(|c| c["model"] == "odd\"model\\name"));
     }
 
     #[test]

@@ -28,10 +28,6 @@ use crate::error::{ErrorClass, GatewayError, UpstreamError};
 
 type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
-/// Bytes reserved for one read's worth of OpenAI chunks: one `chat.completion.chunk`
-/// with a token or two of text is ~200-300 bytes.
-const ENCODED_CHUNK_HINT: usize = 384;
-
 /// Receives a copy of every canonical event a relay sends and how its stream ended:
 /// the tee through which coalesced clients share one upstream stream (`crate::cache`).
 /// Called inline on the relay's path, so implementations must not block.
@@ -179,10 +175,10 @@ impl RelayStream {
         loop {
             self.route_pending();
             if !self.ready.is_empty() {
-                // Sized for a typical chunk up front (growing from empty was a tenth
-                // of a chunk's cost); reserved only now, not while waiting for bytes.
+                // Sized for the batch up front; reserved only now, not while
+                // waiting for bytes.
                 if self.encoder.is_some() {
-                    out.reserve(ENCODED_CHUNK_HINT);
+                    out.reserve(self.ready.len() * ChunkEncoder::BYTES_PER_EVENT_HINT);
                 }
                 self.emit_ready(&mut out);
                 return Some(out.freeze());
