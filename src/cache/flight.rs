@@ -2,8 +2,9 @@
 //!
 //! A [`Flight`] is an append-only log: who answered ([`Head`]), the canonical events
 //! so far (kept compactly, [`EventLog`]), and how it ended ([`End`]). One task writes
-//! it (`super::drive`); any number of [`Subscription`]s read it from the start at their
-//! own pace, so a late joiner gets what was already sent, then the rest live. A finished flight is immutable, which is
+//! it (the flight's upstream task, `Job::run` in `super`); any number of
+//! [`Subscription`]s read it from the start at their own pace, so a late joiner gets
+//! what was already sent, then the rest live. A finished flight is immutable, which is
 //! what the response cache stores: a hit is a subscription to a finished flight.
 //!
 //! The log sits behind a mutex held only to append or to copy a slice out, never across

@@ -203,7 +203,7 @@ fn chunk_head(id: &str, created: u64, model: &str) -> Box<[u8]> {
     // Writing JSON strings into memory cannot fail; they escape what needs escaping.
     let _ = serde_json::to_writer(&mut head, id);
     head.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"created\":");
-    head.extend_from_slice(created.to_string().as_bytes());
+    head.extend_from_slice(itoa::Buffer::new().format(created).as_bytes());
     head.extend_from_slice(b",\"model\":");
     let _ = serde_json::to_writer(&mut head, model);
     head.extend_from_slice(b",\"choices\":[");
