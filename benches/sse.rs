@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use switchyard::adapters::ProviderKind;
 use switchyard::canonical::{ChunkEncoder, StreamEvent, Usage};
+use switchyard::config::ProviderKind;
 
 const STREAMS: [(ProviderKind, &[u8]); 6] = [
     (

@@ -16,9 +16,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use switchyard::adapters::ProviderKind;
 use switchyard::canonical::request::parse_request;
 use switchyard::canonical::{ChatRequest, FinishReason};
+use switchyard::config::ProviderKind;
 use switchyard::config::{ModelConfig, Secret};
 
 /// Each provider kind with a realistic upstream model name and its answer fixture.

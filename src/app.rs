@@ -2,27 +2,20 @@
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::Instant;
 
 use actix::Supervisor;
-use actix_web::dev::{Server, ServerHandle, Service};
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{App, HttpMessage, HttpServer, web};
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpServer, web};
 
 use crate::api::auth::{KeySource, KeyStore};
-use crate::api::{self, AppState, headers};
-use crate::canonical::ids;
+use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
-use crate::dispatch::upstream::Upstream;
-use crate::logging::access::AccessEntry;
-use crate::providers::{KeyReloader, Providers};
+use crate::providers::Providers;
+use crate::reload::KeyReloader;
 use crate::scheduler::SchedulerActor;
+use crate::upstream::Upstream;
 use crate::usage::Accounting;
-
-/// The request id of the request being served.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
 
 /// A gateway bound to its address.
 pub struct Gateway {
@@ -90,41 +83,12 @@ impl Gateway {
             usage: usage.clone(),
             reloader: crate::reload::Reloader::new(config.source.clone()),
         });
-        crate::metrics::publish::spawn(state.clone());
+        crate::scheduler::sample::spawn(state.board.clone(), state.dispatcher.providers().clone());
         let metrics_apart = config.metrics_listen.is_some();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .wrap_fn(|req, srv| {
-                    let id = incoming_request_id(&req).unwrap_or_else(ids::request_id);
-                    req.extensions_mut().insert(RequestId(id.clone()));
-                    let started = Instant::now();
-                    let method = req.method().clone();
-                    // A `Uri` clone shares its bytes: no copy of the path per request.
-                    let uri = req.uri().clone();
-                    let fut = srv.call(req);
-                    async move {
-                        let mut res = fut.await?;
-                        let h = res.headers();
-                        let get = |name: &HeaderName| {
-                            h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("-")
-                        };
-                        crate::logging::access::log(&AccessEntry {
-                            request_id: &id,
-                            method: method.as_str(),
-                            path: uri.path(),
-                            status: res.status().as_u16(),
-                            provider: get(&headers::name::PROVIDER),
-                            model: get(&headers::name::MODEL),
-                            attempts: get(&headers::name::ATTEMPTS),
-                            duration: started.elapsed(),
-                        });
-                        if let Ok(v) = HeaderValue::from_str(&id) {
-                            res.headers_mut().insert(headers::name::REQUEST_ID, v);
-                        }
-                        Ok(res)
-                    }
-                })
+                .wrap_fn(api::middleware::request_id_and_access_log)
                 .configure(api::configure)
                 .configure(|cfg| {
                     if !metrics_apart {
@@ -278,15 +242,4 @@ fn bind_listeners(listen: &str) -> std::io::Result<Vec<TcpListener>> {
         ));
     }
     Ok(listeners)
-}
-
-/// A client-supplied `x-request-id`, if it is short and printable.
-fn incoming_request_id(req: &actix_web::dev::ServiceRequest) -> Option<String> {
-    let v = req
-        .headers()
-        .get(&headers::name::REQUEST_ID)?
-        .to_str()
-        .ok()?;
-    let ok = !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic());
-    ok.then(|| v.to_owned())
 }

@@ -40,6 +40,7 @@ pub mod mock;
 pub mod providers;
 pub mod reload;
 pub mod scheduler;
+pub mod upstream;
 pub mod usage;
 
 /// The demo configuration, embedded so `switchyard demo` works from any directory.

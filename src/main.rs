@@ -104,7 +104,7 @@ async fn main() -> ExitCode {
 
 /// SIGHUP re-reads the provider keys from their env/file sources; requests in flight
 /// keep the key they hold.
-fn reload_keys_on_sighup(reloader: switchyard::providers::KeyReloader) {
+fn reload_keys_on_sighup(reloader: switchyard::reload::KeyReloader) {
     #[cfg(unix)]
     actix_web::rt::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};

@@ -13,11 +13,37 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::api::AppState;
+use actix::Addr;
+use arc_swap::ArcSwap;
+
+use crate::cache::Cache;
 use crate::config::diff::{align_models, diff};
-use crate::config::{Config, ConfigError, ConfigSource};
+use crate::config::{Config, ConfigError, ConfigSource, GatewayKeyConfig};
+use crate::dispatch::Dispatcher;
+use crate::providers::Providers;
 use crate::scheduler::Planner;
 use crate::scheduler::actor::Reconfigure;
+use crate::scheduler::{SchedulerActor, Snapshot};
+use crate::usage::Accounting;
+
+/// The live parts of one gateway that a reload swaps its new config into.
+pub struct Live<'a> {
+    /// The scheduler's published snapshot: holds the running config.
+    pub board: &'a ArcSwap<Snapshot>,
+    pub scheduler: &'a Addr<SchedulerActor>,
+    pub dispatcher: &'a Dispatcher,
+    pub cache: &'a Cache,
+    pub usage: &'a Accounting,
+    /// The gateway keys (the key store is the API's).
+    pub keys: &'a dyn GatewayKeys,
+}
+
+/// Where a reload puts the gateway keys its config defines.
+pub trait GatewayKeys: Sync {
+    /// Replaces every config-defined key with `keys`; keys created through the admin
+    /// API stay.
+    fn replace_config(&self, keys: &[GatewayKeyConfig]);
+}
 
 /// Reloads the config of one gateway.
 #[derive(Debug)]
@@ -87,14 +113,14 @@ impl Reloader {
         }
     }
 
-    /// Reloads `state`'s config from its file; see the module doc.
-    pub async fn reload(&self, state: &AppState) -> Result<Reloaded, ReloadError> {
+    /// Reloads the config of `live` from its file; see the module doc.
+    pub async fn reload(&self, live: Live<'_>) -> Result<Reloaded, ReloadError> {
         let source = self.source.clone().ok_or(ReloadError::NoFile)?;
         if self.busy.swap(true, Ordering::AcqRel) {
             return Err(ReloadError::InProgress);
         }
         let _busy = Busy(&self.busy);
-        let result = self.run(state, source).await;
+        let result = self.run(live, source).await;
         match &result {
             Ok(r) => {
                 crate::metrics::record_config_reload("ok");
@@ -117,7 +143,7 @@ impl Reloader {
         result
     }
 
-    async fn run(&self, state: &AppState, source: ConfigSource) -> Result<Reloaded, ReloadError> {
+    async fn run(&self, live: Live<'_>, source: ConfigSource) -> Result<Reloaded, ReloadError> {
         // Reading key files and the config is blocking I/O: off the worker thread.
         let loaded = tokio::task::spawn_blocking(move || {
             Config::load(&source.path, source.mock_addr.as_deref())
@@ -125,7 +151,7 @@ impl Reloader {
         .await
         .map_err(|_| ReloadError::Internal)?;
         let mut new = loaded.map_err(ReloadError::Invalid)?;
-        let old = state.config();
+        let old = live.board.load().config.clone();
         let changes = diff(&old, &new);
         if !changes.restart.is_empty() {
             return Err(ReloadError::RestartRequired(changes.restart));
@@ -135,23 +161,38 @@ impl Reloader {
         }
         let config = Arc::new(new);
         let planner = Arc::new(Planner::new(&config));
-        state
-            .scheduler
+        live.scheduler
             .send(Reconfigure {
                 config: config.clone(),
                 planner,
             })
             .await
             .map_err(|_| ReloadError::Internal)?;
-        state.dispatcher.reconfigure(config.dispatch.clone());
-        state.cache.reconfigure(&config);
-        state.usage.quotas().set_tenants(config.tenants.clone());
-        state.keys.replace_config(&config.keys);
-        let provider_keys = state.dispatcher.providers().set_keys(&config);
+        live.dispatcher.reconfigure(config.dispatch.clone());
+        live.cache.reconfigure(&config);
+        live.usage.quotas().set_tenants(config.tenants.clone());
+        live.keys.replace_config(&config.keys);
+        let provider_keys = live.dispatcher.providers().set_keys(&config);
         Ok(Reloaded {
             changed: changes.live,
             provider_keys,
             warnings: config.warnings.clone(),
         })
+    }
+}
+
+/// Re-reads provider keys on demand (`POST /admin/reload-keys`, SIGHUP), from the
+/// key sources of the running config (as of its latest `POST /admin/reload`).
+#[derive(Clone)]
+pub struct KeyReloader {
+    pub providers: Arc<Providers>,
+    pub board: Arc<ArcSwap<Snapshot>>,
+}
+
+impl KeyReloader {
+    /// See [`Providers::reload_keys`].
+    pub fn reload(&self) -> Result<Vec<(String, usize)>, ConfigError> {
+        let config = self.board.load().config.clone();
+        self.providers.reload_keys(&config)
     }
 }

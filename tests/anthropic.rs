@@ -5,8 +5,8 @@
 //! the mock's own numbers, 529 overloads, the mock's API checks and the heartbeat.
 
 use serde_json::{Value, json};
-use switchyard::adapters::ProviderKind;
 use switchyard::app::Gateway;
+use switchyard::config::ProviderKind;
 use switchyard::config::{Config, Secret};
 use switchyard::mock::{Format, MockServer, MockState};
 

@@ -14,50 +14,12 @@ pub mod sse;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use serde::Deserialize;
 
 use crate::canonical::{ChatRequest, FinishReason, ResponseMessage, StreamEvent, Usage};
-use crate::config::{ModelConfig, ProviderConfig, Secret};
+use crate::config::{ModelConfig, ProviderConfig, ProviderKind, Secret};
 use crate::error::{GatewayError, UpstreamError};
 
-/// Which wire format a provider speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProviderKind {
-    Openai,
-    Anthropic,
-    Gemini,
-    Deepseek,
-    Qwen,
-    Mistral,
-    OpenaiCompatible,
-}
-
 impl ProviderKind {
-    /// Every kind, for listings and tests.
-    pub const ALL: [Self; 7] = [
-        Self::Openai,
-        Self::Anthropic,
-        Self::Gemini,
-        Self::Deepseek,
-        Self::Qwen,
-        Self::Mistral,
-        Self::OpenaiCompatible,
-    ];
-
-    /// The config spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Openai => "openai",
-            Self::Anthropic => "anthropic",
-            Self::Gemini => "gemini",
-            Self::Deepseek => "deepseek",
-            Self::Qwen => "qwen",
-            Self::Mistral => "mistral",
-            Self::OpenaiCompatible => "openai-compatible",
-        }
-    }
-
     /// The adapter for this kind.
     pub fn adapter(self) -> &'static dyn Adapter {
         match self {

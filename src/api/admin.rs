@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::auth::bearer_token;
+use crate::config::weights::PartialWeights;
 use crate::config::{ConfigError, key_digest};
 use crate::error::GatewayError;
 use crate::providers::actor::Crash;
 use crate::reload::ReloadError;
 use crate::scheduler::actor::{Scope, SetWeights};
-use crate::scheduler::weights::PartialWeights;
 
 /// Registers `/admin/*`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -371,34 +371,38 @@ async fn reload(
     req: HttpRequest,
 ) -> Result<HttpResponse, GatewayError> {
     authorize(&state, &req)?;
-    let done = state.reloader.reload(&state).await.map_err(|e| match e {
-        ReloadError::NoFile => GatewayError::InvalidRequest {
-            message: e.to_string(),
-            param: None,
-            code: Some("reload_unavailable"),
-        },
-        ReloadError::Invalid(ConfigError::Invalid { ref path, .. }) => {
-            GatewayError::InvalidRequest {
-                param: Some(path.clone()),
+    let done = state
+        .reloader
+        .reload(state.live())
+        .await
+        .map_err(|e| match e {
+            ReloadError::NoFile => GatewayError::InvalidRequest {
                 message: e.to_string(),
-                code: Some("invalid_config"),
+                param: None,
+                code: Some("reload_unavailable"),
+            },
+            ReloadError::Invalid(ConfigError::Invalid { ref path, .. }) => {
+                GatewayError::InvalidRequest {
+                    param: Some(path.clone()),
+                    message: e.to_string(),
+                    code: Some("invalid_config"),
+                }
             }
-        }
-        ReloadError::Invalid(ConfigError::Read { .. }) => GatewayError::InvalidRequest {
-            message: e.to_string(),
-            param: None,
-            code: Some("invalid_config"),
-        },
-        ReloadError::RestartRequired(_) => GatewayError::Conflict {
-            message: e.to_string(),
-            code: "restart_required",
-        },
-        ReloadError::InProgress => GatewayError::Conflict {
-            message: e.to_string(),
-            code: "reload_in_progress",
-        },
-        ReloadError::Internal => GatewayError::Internal,
-    })?;
+            ReloadError::Invalid(ConfigError::Read { .. }) => GatewayError::InvalidRequest {
+                message: e.to_string(),
+                param: None,
+                code: Some("invalid_config"),
+            },
+            ReloadError::RestartRequired(_) => GatewayError::Conflict {
+                message: e.to_string(),
+                code: "restart_required",
+            },
+            ReloadError::InProgress => GatewayError::Conflict {
+                message: e.to_string(),
+                code: "reload_in_progress",
+            },
+            ReloadError::Internal => GatewayError::Internal,
+        })?;
     let provider_keys: serde_json::Map<String, serde_json::Value> = done
         .provider_keys
         .into_iter()

@@ -8,7 +8,6 @@
 //! `/admin/keys` are added or removed live.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use actix_web::HttpRequest;
 use dashmap::DashMap;
@@ -16,16 +15,8 @@ use serde::Serialize;
 
 use crate::config::{GatewayKeyConfig, Limits, key_digest};
 use crate::error::GatewayError;
-
-/// Who a request is from.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub key_id: Arc<str>,
-    pub tenant: Arc<str>,
-    pub tier: Arc<str>,
-    /// The key's own limits (the tenant's are looked up by name).
-    pub limits: Limits,
-}
+use crate::reload::GatewayKeys;
+use crate::usage::Caller;
 
 /// Where a key was defined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -92,30 +83,6 @@ impl KeyStore {
         );
     }
 
-    /// Makes the config's keys those of a reloaded config. New and changed keys go in
-    /// before dropped ones go out, so a key in both files never stops working. As at
-    /// start, a config key wins over a key created through `/admin/keys` with the same
-    /// id (that key stays in the database, out of service until the config key goes).
-    pub fn replace_config(&self, keys: &[GatewayKeyConfig]) {
-        for k in keys {
-            if self.source_of(&k.id) == Some(KeySource::Admin) {
-                tracing::warn!(key_id = %k.id, "a reloaded config key has the id of a stored gateway key; the config key wins");
-                self.remove_id(&k.id);
-            }
-            self.insert(
-                k.sha256,
-                &k.id,
-                &k.tenant,
-                &k.tier,
-                k.limits,
-                KeySource::Config,
-            );
-        }
-        let kept: HashSet<[u8; 32]> = keys.iter().map(|k| k.sha256).collect();
-        self.by_digest
-            .retain(|digest, e| e.source == KeySource::Admin || kept.contains(digest));
-    }
-
     /// Whether a key has this id.
     pub fn contains_id(&self, id: &str) -> bool {
         self.by_digest.iter().any(|e| &*e.caller.key_id == id)
@@ -173,4 +140,32 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
     let (scheme, token) = v.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+// === impl GatewayKeys ===
+
+impl crate::reload::GatewayKeys for KeyStore {
+    /// Makes the config's keys those of a reloaded config. New and changed keys go in
+    /// before dropped ones go out, so a key in both files never stops working. As at
+    /// start, a config key wins over a key created through `/admin/keys` with the same
+    /// id (that key stays in the database, out of service until the config key goes).
+    fn replace_config(&self, keys: &[GatewayKeyConfig]) {
+        for k in keys {
+            if self.source_of(&k.id) == Some(KeySource::Admin) {
+                tracing::warn!(key_id = %k.id, "a reloaded config key has the id of a stored gateway key; the config key wins");
+                self.remove_id(&k.id);
+            }
+            self.insert(
+                k.sha256,
+                &k.id,
+                &k.tenant,
+                &k.tier,
+                k.limits,
+                KeySource::Config,
+            );
+        }
+        let kept: HashSet<[u8; 32]> = keys.iter().map(|k| k.sha256).collect();
+        self.by_digest
+            .retain(|digest, e| e.source == KeySource::Admin || kept.contains(digest));
+    }
 }

@@ -13,9 +13,9 @@ use super::AppState;
 use super::headers;
 use crate::cache::{self, Reply, Served};
 use crate::canonical::request::parse_request;
+use crate::config::weights::PartialWeights;
 use crate::dispatch::Failed;
 use crate::error::GatewayError;
-use crate::scheduler::weights::PartialWeights;
 use crate::scheduler::{Draws, PlanRequest};
 use crate::usage::Ticket;
 
@@ -30,13 +30,13 @@ pub async fn completions(
         Ok(c) => c,
         Err(e) => {
             let resp = e.error_response();
-            crate::metrics::record_request(&resp, None);
+            record_request(&resp, None);
             return resp;
         }
     };
     let request_id = req
         .extensions()
-        .get::<crate::app::RequestId>()
+        .get::<crate::api::middleware::RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_default();
     // Finished exactly once: below on failure, by the cache or the stream relay on an
@@ -60,8 +60,24 @@ pub async fn completions(
             resp
         }
     };
-    crate::metrics::record_request(&resp, route.as_deref());
+    record_request(&resp, route.as_deref());
     resp
+}
+
+/// Counts the answer under the provider and model its headers name.
+fn record_request(resp: &HttpResponse, route: Option<&str>) {
+    let header = |name: &actix_web::http::header::HeaderName| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(crate::metrics::NONE)
+    };
+    crate::metrics::record_request(
+        header(&headers::name::PROVIDER),
+        header(&headers::name::MODEL),
+        route,
+        resp.status().as_u16(),
+    );
 }
 
 fn early(error: GatewayError) -> Failed {
@@ -72,7 +88,7 @@ async fn handle(
     state: &AppState,
     req: &HttpRequest,
     payload: web::Payload,
-    caller: &crate::api::auth::Caller,
+    caller: &crate::usage::Caller,
     ticket: &mut Option<Ticket>,
     route: &mut Option<Arc<str>>,
 ) -> Result<HttpResponse, Failed> {
@@ -119,7 +135,7 @@ async fn handle(
         candidates: &plan.candidates,
         route: plan.route.as_deref(),
         route_header: hints.route,
-        directive: cache::Directive::from_headers(req.headers()),
+        directive: crate::api::headers::cache_directive(req.headers()),
         ticket: ticket.take(),
         timeout: hints.timeout_ms.map(|ms| Duration::from_millis(ms as u64)),
         latency_budget: hints

@@ -1,4 +1,7 @@
-//! Header names shared with clients, docs and dashboards (DESIGN.md "Names").
+//! Header names shared with clients, docs and dashboards (DESIGN.md "Names"), and
+//! the reading of the cache directive from them.
+
+use crate::cache::Directive;
 
 /// Request: route override.
 pub const ROUTE: &str = "x-switchyard-route";
@@ -24,7 +27,7 @@ pub const EXPLAIN: &str = "x-switchyard-explain";
 /// `request_timeout_ms` still caps it).
 pub const TIMEOUT: &str = "x-switchyard-timeout-ms";
 /// Request: `bypass` or `use`; response: `hit`, `miss`, `coalesced` or `bypass`.
-pub const CACHE: &str = crate::cache::outcome::HEADER;
+pub const CACHE: &str = "x-switchyard-cache";
 
 /// The same names as [`HeaderName`]s built at compile time, for the request path: a
 /// `&str` name is parsed and validated again on every lookup or insert (~150
@@ -46,4 +49,58 @@ pub mod name {
     pub const EXPLAIN: HeaderName = HeaderName::from_static(super::EXPLAIN);
     pub const TIMEOUT: HeaderName = HeaderName::from_static(super::TIMEOUT);
     pub const CACHE: HeaderName = HeaderName::from_static(super::CACHE);
+}
+
+/// What the request's headers ask of the cache. Unknown values of
+/// `x-switchyard-cache` are ignored; `Cache-Control: no-cache` or `no-store` bypass.
+pub fn cache_directive(headers: &actix_web::http::header::HeaderMap) -> Directive {
+    let no_cache = headers
+        .get_all(actix_web::http::header::CACHE_CONTROL)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|d| {
+            let d = d.trim();
+            d.eq_ignore_ascii_case("no-cache") || d.eq_ignore_ascii_case("no-store")
+        });
+    let ours = headers
+        .get(&name::CACHE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    match ours {
+        _ if no_cache => Directive::Bypass,
+        Some(v) if v.eq_ignore_ascii_case("bypass") => Directive::Bypass,
+        Some(v) if v.eq_ignore_ascii_case("use") => Directive::Use,
+        _ => Directive::Default,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+
+    use super::*;
+
+    fn directive(pairs: &[(&'static str, &'static str)]) -> Directive {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        cache_directive(&h)
+    }
+
+    #[test]
+    fn headers_choose_the_directive() {
+        assert_eq!(directive(&[]), Directive::Default);
+        assert_eq!(directive(&[(CACHE, "bypass")]), Directive::Bypass);
+        assert_eq!(directive(&[(CACHE, "USE")]), Directive::Use);
+        assert_eq!(
+            directive(&[("cache-control", "max-age=0, no-cache")]),
+            Directive::Bypass
+        );
+        assert_eq!(
+            directive(&[("cache-control", "no-store"), (CACHE, "use")]),
+            Directive::Bypass
+        );
+        assert_eq!(directive(&[(CACHE, "maybe")]), Directive::Default);
+    }
 }

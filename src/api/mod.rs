@@ -6,6 +6,7 @@ pub mod auth;
 pub mod chat;
 pub mod headers;
 pub mod keys;
+pub mod middleware;
 pub mod models;
 pub mod usage;
 
@@ -43,6 +44,18 @@ impl AppState {
     /// The running config (its latest reload).
     pub fn config(&self) -> Arc<Config> {
         self.board.load().config.clone()
+    }
+
+    /// The parts a config reload swaps the new config into.
+    pub fn live(&self) -> crate::reload::Live<'_> {
+        crate::reload::Live {
+            board: &self.board,
+            scheduler: &self.scheduler,
+            dispatcher: &self.dispatcher,
+            cache: &self.cache,
+            usage: &self.usage,
+            keys: &self.keys,
+        }
     }
 
     /// The admin token of the running config.

@@ -293,8 +293,8 @@ impl EventSink for Tee {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::ProviderKind;
     use crate::canonical::FinishReason;
+    use crate::config::ProviderKind;
 
     fn head() -> Head {
         Head {

@@ -12,10 +12,10 @@
 //! docs/caching.md is the operator's reference.
 
 pub mod answer;
+pub mod directive;
 pub mod event_log;
 pub mod flight;
 pub mod key;
-pub mod outcome;
 pub mod store;
 
 use std::collections::HashMap;
@@ -28,17 +28,17 @@ use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use tokio::time::Instant;
 
-use crate::api::auth::Caller;
 use crate::canonical::stream::write_event;
 use crate::canonical::{ChatRequest, ChatResponse, ChunkEncoder, ids};
 use crate::config::{CacheConfig, CacheMode, Config, ModelConfig};
 use crate::dispatch::{Answered, Dispatcher, Failed, Outcome, RunOptions};
 use crate::error::GatewayError;
+use crate::usage::Caller;
 use crate::usage::{CacheStatus, Ticket};
 use actix_web::ResponseError;
+pub use directive::Directive;
 use flight::{End, Flight, Head, Step, Subscription, Tee};
 use key::{Key, Target};
-pub use outcome::{CacheOutcome, Directive, saved_cost_usd};
 pub use store::StoreStats;
 
 /// SSE bytes for the HTTP layer.
@@ -55,9 +55,7 @@ pub struct Reply {
     pub served: Served,
     /// On a hit `attempts` is 0: this request made no upstream attempt.
     pub answered: Answered,
-    pub outcome: CacheOutcome,
-    /// On a hit: the provider cost the hit saved ([`saved_cost_usd`]).
-    pub saved_usd: Option<f64>,
+    pub outcome: CacheStatus,
 }
 
 /// One request as the cache sees it.
@@ -172,7 +170,7 @@ impl Cache {
         let (mode, ttl) = self.mode(call.route);
         let mut ticket = call.ticket;
         if mode == CacheMode::Off || call.directive == Directive::Bypass {
-            crate::metrics::record_cache_event(CacheOutcome::Bypass.as_str());
+            crate::metrics::record_cache_event(CacheStatus::Bypass.as_str());
             let opts = RunOptions {
                 route: call.route,
                 timeout: call.timeout,
@@ -209,8 +207,7 @@ impl Cache {
             return Ok(Reply {
                 served,
                 answered,
-                outcome: CacheOutcome::Bypass,
-                saved_usd: None,
+                outcome: CacheStatus::Bypass,
             });
         }
         // Deterministic requests only, unless the client opts in (docs/caching.md).
@@ -222,7 +219,7 @@ impl Cache {
             route: call.route,
         };
         let key = Key::new(&call.caller.tenant, target, &call.chat);
-        let (mut sub, outcome, lead, saved_usd) = {
+        let (mut sub, outcome, lead) = {
             let mut st = self.shared.lock();
             let stored = if cacheable {
                 st.store.get(&key, Instant::now())
@@ -230,17 +227,16 @@ impl Cache {
                 None
             };
             if let Some(f) = stored {
-                let saved = f.done().map(|(h, u)| saved_cost_usd(&h.model, &u));
-                (f.subscribe(false), CacheOutcome::Hit, None, saved)
+                (f.subscribe(false), CacheStatus::Hit, None)
             } else if let Some(f) = st.flights.get(&key) {
                 if cacheable {
                     f.allow_store();
                 }
-                (f.subscribe(true), CacheOutcome::Coalesced, None, None)
+                (f.subscribe(true), CacheStatus::Coalesced, None)
             } else {
                 let f = Arc::new(Flight::new(cacheable));
                 st.flights.insert(key.clone(), f.clone());
-                (f.subscribe(false), CacheOutcome::Miss, Some(f), None)
+                (f.subscribe(false), CacheStatus::Miss, Some(f))
             }
         };
         crate::metrics::record_cache_event(outcome.as_str());
@@ -266,12 +262,7 @@ impl Cache {
             };
             actix_web::rt::spawn(job.run());
         }
-        let status = match outcome {
-            CacheOutcome::Hit => CacheStatus::Hit,
-            CacheOutcome::Miss => CacheStatus::Miss,
-            CacheOutcome::Coalesced => CacheStatus::Coalesced,
-            CacheOutcome::Bypass => CacheStatus::Bypass,
-        };
+        let status = outcome;
         let (served, head) = if stream {
             let head = match sub.head().await {
                 Ok(h) => h,
@@ -293,7 +284,7 @@ impl Cache {
                 Ok(done) => done,
                 Err(f) => return Err(fail_ticket(ticket, f)),
             };
-            let r = complete(&head, &events, end, outcome == CacheOutcome::Miss);
+            let r = complete(&head, &events, end, outcome == CacheStatus::Miss);
             if let Some(t) = ticket {
                 Record {
                     ticket: t,
@@ -307,7 +298,7 @@ impl Cache {
         Ok(Reply {
             served,
             answered: Answered {
-                attempts: if outcome == CacheOutcome::Hit {
+                attempts: if outcome == CacheStatus::Hit {
                     0
                 } else {
                     head.attempts
@@ -315,7 +306,6 @@ impl Cache {
                 model: head.model,
             },
             outcome,
-            saved_usd,
         })
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::raw::{RawDispatch, RawProvider, RawRoute};
 use super::{ConfigError, invalid, positive};
-use crate::dispatch::policy::{Backoff, RetryPolicy};
+use crate::config::policy::{Backoff, RetryPolicy};
 
 /// Default `max_queue_ms`: a second of queueing is "a slightly slower answer"; past
 /// that, another candidate is the better bet.

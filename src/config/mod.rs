@@ -6,9 +6,14 @@
 pub mod cache;
 pub mod diff;
 pub mod dispatch;
+pub mod policy;
+pub mod prices;
+pub mod provider_kind;
 pub mod raw;
+pub mod rechunk;
 pub mod secret;
 pub mod usage;
+pub mod weights;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -17,15 +22,16 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::adapters::ProviderKind;
-use crate::dispatch::rechunk::{self, RechunkConfig};
-use crate::scheduler::weights::{PartialWeights, Weights};
 pub use cache::{CacheConfig, CacheMode, RouteCache};
 pub use dispatch::RateLimits;
+pub use prices::Prices;
+pub use provider_kind::ProviderKind;
 pub use raw::H2c;
 use raw::RawConfig;
+pub use rechunk::RechunkConfig;
 pub use secret::{Resolved, Secret, SecretSource};
 pub use usage::{Limits, UsageConfig};
+pub use weights::{PartialWeights, Weights};
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -101,7 +107,7 @@ pub struct DispatchConfig {
     /// The global attempt cap (`policies.default.max_attempts`).
     pub max_attempts: u32,
     /// The global retry policy and each route's.
-    pub policies: crate::dispatch::policy::Policies,
+    pub policies: policy::Policies,
     /// `[streaming.rechunk]`; `None` relays deltas as the provider sent them.
     pub rechunk: Option<RechunkConfig>,
 }
@@ -177,14 +183,6 @@ pub struct ProviderConfig {
     /// HTTP/2 without TLS (`h2c`) for all, streamed or no requests: those multiplex
     /// over one connection per thread.
     pub h2c: H2c,
-}
-
-/// Prices in USD per million tokens.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Prices {
-    pub input: f64,
-    pub output: f64,
-    pub cached_input: f64,
 }
 
 /// One model at one provider.
@@ -462,7 +460,7 @@ pub fn validate(
         Ok(out)
     };
     let global_policy = dispatch::global_policy(&raw.dispatch)?;
-    let mut policies = crate::dispatch::policy::Policies {
+    let mut policies = policy::Policies {
         default: global_policy.clone(),
         routes: BTreeMap::new(),
     };

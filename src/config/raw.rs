@@ -7,8 +7,8 @@ use serde::Deserialize;
 
 use super::cache::{CacheMode, RawCache};
 use super::secret::SecretSource;
-use crate::adapters::ProviderKind;
-use crate::scheduler::weights::PartialWeights;
+use crate::config::ProviderKind;
+use crate::config::weights::PartialWeights;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -143,7 +143,7 @@ pub struct RawDispatch {
     // The rest of the retry policy; `[routes.X]` may override each (docs/failover.md).
     /// `none` (every wait is `retry_delay_ms`) or `exponential` (doubling, with jitter).
     /// Default none.
-    pub backoff: Option<crate::dispatch::policy::Backoff>,
+    pub backoff: Option<crate::config::policy::Backoff>,
     /// Cap on an exponential wait. Default 8000.
     pub max_retry_delay_ms: Option<u64>,
     /// The whole request, queueing and retries included, must be answered within this.
@@ -296,7 +296,7 @@ pub struct RawRoute {
     // The rest of the retry policy, overriding `[dispatch]` field by field.
     /// `none` (every wait is `retry_delay_ms`) or `exponential` (doubling, with jitter).
     /// Default none.
-    pub backoff: Option<crate::dispatch::policy::Backoff>,
+    pub backoff: Option<crate::config::policy::Backoff>,
     /// Cap on an exponential wait. Default 8000.
     pub max_retry_delay_ms: Option<u64>,
     /// The whole request, queueing and retries included, must be answered within this.

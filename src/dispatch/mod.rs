@@ -1,15 +1,13 @@
 //! Runs a plan: for each candidate, a key and a rate-limit reservation from the
 //! provider's pool, the adapter builds the upstream request, reqwest sends it, the
 //! adapter parses the answer; a retryable failure moves on to the next candidate after
-//! the route's retry delay ([`policy`]). Streams fail over invisibly until their first
+//! the route's retry delay ([`crate::config::policy`]). Streams fail over invisibly until their first
 //! event, then are relayed chunk by chunk as they arrive ([`relay`]). The rules are in
 //! docs/failover.md.
 
-pub mod policy;
 pub mod rechunk;
 pub mod relay;
 pub mod report;
-pub mod upstream;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,15 +17,15 @@ use tokio::time::Instant;
 
 use crate::canonical::usage::estimate_tokens;
 use crate::canonical::{ChatRequest, ChatResponse, ids};
+use crate::config::policy::RetryPolicy;
 use crate::config::{DispatchConfig, ModelConfig};
 use crate::error::{ErrorClass, GatewayError, UpstreamError};
 use crate::providers::Providers;
 use crate::providers::keys::{Admission, KeyPool, Lease};
-use policy::RetryPolicy;
+use crate::upstream::{self, Upstream};
 pub use relay::EventSink;
 pub use relay::RelayStream;
 pub use report::Reporter;
-use upstream::Upstream;
 
 /// Longest `Retry-After` the gateway will wait out on the same candidate; longer waits
 /// make it skip that candidate for the rest of the request.

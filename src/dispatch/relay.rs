@@ -18,12 +18,13 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use tokio::time::Instant;
 
-use super::rechunk::{RechunkConfig, Rechunker};
+use super::rechunk::Rechunker;
 use crate::adapters::StreamDecoder;
 use crate::canonical::stream::write_event;
 use crate::canonical::usage::estimate_tokens;
 use crate::canonical::{ChatRequest, ChunkEncoder, StreamEvent, Usage};
 use crate::config::ModelConfig;
+use crate::config::RechunkConfig;
 use crate::error::{ErrorClass, GatewayError, UpstreamError};
 
 type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
@@ -88,7 +89,7 @@ impl RelayStream {
                     ));
                 }
                 Ok(Some(Ok(bytes))) => decoder.decode(&bytes, &mut pending)?,
-                Ok(Some(Err(e))) => return Err(super::upstream::classify(&e)),
+                Ok(Some(Err(e))) => return Err(crate::upstream::classify(&e)),
                 Ok(None) => {
                     decoder.finish(&mut pending)?;
                     if pending.is_empty() {
@@ -209,7 +210,7 @@ impl RelayStream {
                     }
                 }
                 Some(Some(Err(e))) => {
-                    self.fail(super::upstream::classify(&e), &mut out);
+                    self.fail(crate::upstream::classify(&e), &mut out);
                     return Some(out.freeze());
                 }
                 Some(None) => {

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use crate::config::ModelConfig;
 use crate::error::{ErrorClass, UpstreamError};
 use crate::providers::Providers;
-use crate::providers::actor::Outcome as Report;
+use crate::providers::health::AttemptOutcome;
 use crate::providers::keys::{KeyPool, Lease};
 
 /// Reports one attempt's outcome and holds its in-flight count and key lease.
@@ -60,7 +60,7 @@ impl Reporter {
         crate::metrics::record_attempt(&self.model, e.map(|e| e.class), latency, ttft);
         self.providers.report(
             self.model.provider.index,
-            Report {
+            AttemptOutcome {
                 model: self.model.index,
                 latency,
                 ttft,

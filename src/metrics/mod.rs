@@ -5,18 +5,18 @@
 //! request text or keys. `GET /metrics` renders the Prometheus exposition; rendering
 //! runs in the scrape handler, never on the request path.
 //!
-//! [`record`] holds the small functions the request path and the actors call;
-//! [`publish`] samples state that is cheaper to read once a second than to update per
-//! request (candidate scores, in-flight counts). The dashboards in `grafana/` query only
+//! [`record`] holds the small functions the request path and the actors call, taking
+//! only label values and numbers (state cheaper to read once a second than to update
+//! per request is sampled by `scheduler::sample`). The dashboards in `grafana/` query only
 //! names from [`FAMILIES`]; `tests/metrics.rs` and `.ci/prometheus-check.sh` hold them
 //! to that.
 
 pub mod cost;
 pub mod handles;
-pub mod publish;
 pub mod record;
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -316,7 +316,7 @@ fn describe() {
 /// The exporter keeps every histogram sample until this runs or `/metrics` is
 /// rendered: with nobody scraping, a gateway at 20k requests a second grew by ~1 MiB a
 /// second (six samples a request), and between 15-second scrapes by ~15 MiB.
-/// [`publish`] calls it every [`publish::PUBLISH_INTERVAL`].
+/// `scheduler::sample` calls it every `SAMPLE_INTERVAL`.
 pub fn run_upkeep() {
     if let Some(handle) = init() {
         handle.run_upkeep();
@@ -355,11 +355,11 @@ pub fn record_cache_waiters(delta: f64) {
 }
 
 /// Counts records committed and their write lag.
-pub fn record_usage_written(records: &[crate::usage::UsageRecord], added: usize) {
+pub fn record_usage_written(added: usize, lags: impl Iterator<Item = Duration>) {
     counter!("switchyard_usage_records_total").increment(added as u64);
     let lag = histogram!("switchyard_usage_write_lag_seconds");
-    for r in records {
-        lag.record(r.ended.elapsed().as_secs_f64());
+    for l in lags {
+        lag.record(l.as_secs_f64());
     }
 }
 

@@ -6,38 +6,28 @@
 
 use std::time::Duration;
 
-use actix_web::HttpResponse;
 use metrics::{counter, gauge, histogram};
 
 use super::handles::{count, observe};
-use crate::api::headers;
 use crate::canonical::Usage;
 use crate::config::ModelConfig;
+use crate::config::Weights;
 use crate::error::ErrorClass;
-use crate::providers::breaker::CircuitState;
-use crate::providers::health::ProviderHealth;
-use crate::scheduler::actor::WeightTable;
 
 /// The label value for "none": a request no provider answered, or no route.
 pub const NONE: &str = "-";
 
 /// Records one answered client request: `route` is the configured route it resolved to.
-/// Provider and model come from the response's `x-switchyard-*` headers (set from the
-/// config), so the response cache's answers count under the model that made them.
-pub fn record_request(resp: &HttpResponse, route: Option<&str>) {
-    let header = |name: &actix_web::http::header::HeaderName| {
-        resp.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or(NONE)
-    };
+/// Provider and model are those the response's `x-switchyard-*` headers name (set from
+/// the config), so the response cache's answers count under the model that made them.
+pub fn record_request(provider: &str, model: &str, route: Option<&str>, status: u16) {
     count(
         "switchyard_requests_total",
         &[
-            ("provider", header(&headers::name::PROVIDER)),
-            ("model", header(&headers::name::MODEL)),
+            ("provider", provider),
+            ("model", model),
             ("route", route.unwrap_or(NONE)),
-            ("status_class", status_class(resp.status().as_u16())),
+            ("status_class", status_class(status)),
         ],
         1,
     );
@@ -116,20 +106,7 @@ pub fn record_usage(model: &ModelConfig, tenant: &str, usage: &Usage) {
             );
         }
     }
-    super::cost::add(provider, &model.name, tenant, cost_usd(model, usage));
-}
-
-/// The cost of `usage` at `model`'s prices: cached prompt tokens at the cached price,
-/// the rest of the prompt (cache writes included) at the input price, completion
-/// (reasoning included) at the output price.
-pub fn cost_usd(model: &ModelConfig, usage: &Usage) -> f64 {
-    let p = model.prices;
-    let cached = usage.cached_tokens.min(usage.prompt_tokens);
-    let uncached = usage.prompt_tokens - cached;
-    (uncached as f64 * p.input
-        + cached as f64 * p.cached_input
-        + usage.completion_tokens as f64 * p.output)
-        / 1e6
+    super::cost::add(provider, &model.name, tenant, model.prices.cost_usd(usage));
 }
 
 /// Counts one open client stream until dropped.
@@ -150,39 +127,42 @@ impl Drop for OpenStream {
     }
 }
 
-/// Publishes the current weights (the effective value per scope and term).
-pub fn record_weights(w: &WeightTable) {
-    let global = w.global;
+/// Publishes the effective weights of one scope (`global`, `route` or `tier`) and name.
+pub fn record_weights(scope: &'static str, name: &str, w: Weights) {
     for (term, v) in [
-        ("price", global.price),
-        ("latency", global.latency),
-        ("errors", global.errors),
+        ("price", w.price),
+        ("latency", w.latency),
+        ("errors", w.errors),
     ] {
-        gauge!("switchyard_scheduler_weight", "scope" => "global", "name" => "global", "term" => term).set(v);
-    }
-    for (scope, table) in [("route", &w.routes), ("tier", &w.tiers)] {
-        for (name, partial) in table {
-            let eff = partial.apply(global);
-            for (term, v) in [
-                ("price", eff.price),
-                ("latency", eff.latency),
-                ("errors", eff.errors),
-            ] {
-                gauge!("switchyard_scheduler_weight", "scope" => scope, "name" => name.clone(), "term" => term).set(v);
-            }
-        }
+        gauge!("switchyard_scheduler_weight", "scope" => scope, "name" => name.to_owned(), "term" => term).set(v);
     }
 }
 
-/// Records a circuit transition.
-pub fn record_circuit(provider: &str, state: CircuitState) {
-    gauge!("switchyard_circuit_state", "provider" => provider.to_owned()).set(state.as_gauge());
+/// Records a provider's circuit state as its gauge value (0 closed, 1 half-open, 2
+/// open: `CircuitState::as_gauge`).
+pub fn record_circuit(provider: &str, state: f64) {
+    gauge!("switchyard_circuit_state", "provider" => provider.to_owned()).set(state);
 }
 
-/// Records a provider's published health.
-pub fn record_provider_health(provider: &str, h: &ProviderHealth) {
-    gauge!("switchyard_circuit_state", "provider" => provider.to_owned()).set(h.circuit.as_gauge());
-    gauge!("switchyard_provider_error_rate", "provider" => provider.to_owned()).set(h.error_rate);
+/// Records a provider's published error rate.
+pub fn record_error_rate(provider: &str, error_rate: f64) {
+    gauge!("switchyard_provider_error_rate", "provider" => provider.to_owned()).set(error_rate);
+}
+
+/// Sets the sampled score of one route candidate.
+pub fn record_candidate_score(route: &str, provider: &str, model: &str, score: f64) {
+    gauge!(
+        "switchyard_candidate_score",
+        "route" => route.to_owned(),
+        "provider" => provider.to_owned(),
+        "model" => model.to_owned(),
+    )
+    .set(score);
+}
+
+/// Sets a provider's sampled in-flight count.
+pub fn record_in_flight(provider: &str, n: u32) {
+    gauge!("switchyard_in_flight_requests", "provider" => provider.to_owned()).set(f64::from(n));
 }
 
 /// Records one heartbeat.

@@ -18,29 +18,14 @@ use actix::{
 use tokio::time::Instant;
 
 use super::breaker::{Breaker, CircuitState, Transition};
-use super::health::{HeartbeatHealth, ModelHealth, ProviderHealth, ProviderShared};
+use super::health::{
+    AttemptOutcome, HealthUpdate, HeartbeatHealth, ModelHealth, ProviderHealth, ProviderShared,
+};
 use super::keys::KeyPool;
 use super::window::{Sample, WINDOWS_KEPT, Window};
 use crate::config::{HealthConfig, ModelConfig, ProviderConfig};
-use crate::dispatch::upstream::Upstream;
 use crate::error::{ErrorClass, UpstreamError};
-use crate::scheduler::actor::HealthUpdate;
-
-/// The result of one upstream attempt.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    /// `ModelConfig::index`.
-    pub model: usize,
-    /// Whole-attempt time (to the last byte for successes).
-    pub latency: Duration,
-    /// Time to the first stream event.
-    pub ttft: Option<Duration>,
-    /// `None` for a success.
-    pub error: Option<ErrorClass>,
-    /// What the provider asked us to wait.
-    pub retry_after: Option<Duration>,
-    pub output_tokens: Option<u64>,
-}
+use crate::upstream::Upstream;
 
 /// Wakes the actor to take the outcomes queued in its [`ProviderShared`] mailbox now
 /// rather than at its next tick.
@@ -53,11 +38,6 @@ pub struct DrainOutcomes;
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Crash;
-
-/// Asks for the actor's restart count (admin, tests).
-#[derive(Debug, Message)]
-#[rtype(result = "u64")]
-pub struct Restarts;
 
 /// The provider actor.
 pub struct ProviderActor {
@@ -82,7 +62,7 @@ pub struct ProviderActor {
     keys: Arc<KeyPool>,
     shared: Arc<ProviderShared>,
     /// The outcome buffer swapped with the mailbox's (kept to reuse its allocation).
-    drained: Vec<Outcome>,
+    drained: Vec<AttemptOutcome>,
 }
 
 impl ProviderActor {
@@ -132,7 +112,7 @@ impl ProviderActor {
                 cause = ?self.breaker.cause(),
                 "circuit state changed"
             );
-            crate::metrics::record_circuit(&self.provider.name, t.to);
+            crate::metrics::record_circuit(&self.provider.name, t.to.as_gauge());
         }
     }
 
@@ -177,7 +157,8 @@ impl ProviderActor {
                 )
             })
             .collect();
-        crate::metrics::record_provider_health(&self.provider.name, &health);
+        crate::metrics::record_circuit(&self.provider.name, health.circuit.as_gauge());
+        crate::metrics::record_error_rate(&self.provider.name, health.error_rate);
         self.scheduler.do_send(HealthUpdate {
             provider: self.provider.index,
             health,
@@ -229,7 +210,7 @@ impl ProviderActor {
         let ping = async move {
             let result = tokio::time::timeout(timeout, async {
                 let resp = upstream.send(&provider, req).await?;
-                crate::dispatch::upstream::read_body(resp).await.map(|_| ())
+                crate::upstream::read_body(resp).await.map(|_| ())
             })
             .await
             .unwrap_or_else(|_| {
@@ -337,7 +318,7 @@ impl ProviderActor {
         self.shared.set_urgent(!calm);
     }
 
-    fn record(&mut self, o: Outcome, ctx: &mut Context<Self>) {
+    fn record(&mut self, o: AttemptOutcome, ctx: &mut Context<Self>) {
         let Some(pos) = self.models.iter().position(|m| m.index == o.model) else {
             // An outcome for a model this actor does not serve: its state is not what
             // the dispatcher believes. Stop and let the supervisor rebuild it.
@@ -413,13 +394,5 @@ impl Handler<Crash> for ProviderActor {
         tracing::warn!(provider = %self.provider.name, "provider actor crash requested");
         self.broken = true;
         ctx.stop();
-    }
-}
-
-impl Handler<Restarts> for ProviderActor {
-    type Result = u64;
-
-    fn handle(&mut self, _: Restarts, _ctx: &mut Context<Self>) -> u64 {
-        self.restarts
     }
 }

@@ -3,12 +3,14 @@
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::time::Instant;
 
 use super::breaker::{CircuitState, OpenCause};
 use super::window::Percentiles;
+use crate::error::ErrorClass;
 
 /// Samples a window needs before its percentiles count as a live latency estimate.
 pub const MIN_LIVE_SAMPLES: u64 = 3;
@@ -98,14 +100,14 @@ impl ModelHealth {
 #[derive(Debug, Default)]
 pub struct ProviderShared {
     in_flight: AtomicU32,
-    outcomes: Mutex<Vec<super::actor::Outcome>>,
+    outcomes: Mutex<Vec<AttemptOutcome>>,
     /// Set by the actor while its breaker is not closed or it is told to back off.
     urgent: AtomicBool,
 }
 
 impl ProviderShared {
     /// Queues an attempt's outcome; true when the actor should be woken now.
-    pub fn push_outcome(&self, o: super::actor::Outcome) -> bool {
+    pub fn push_outcome(&self, o: AttemptOutcome) -> bool {
         let urgent = o.error.is_some() || self.urgent.load(Ordering::Relaxed);
         self.outcomes
             .lock()
@@ -116,7 +118,7 @@ impl ProviderShared {
 
     /// Takes the queued outcomes, oldest first (swapped with `spare`, which comes back
     /// empty, so the two buffers are reused).
-    pub fn take_outcomes(&self, spare: &mut Vec<super::actor::Outcome>) {
+    pub fn take_outcomes(&self, spare: &mut Vec<AttemptOutcome>) {
         spare.clear();
         std::mem::swap(
             &mut *self.outcomes.lock().unwrap_or_else(|e| e.into_inner()),
@@ -149,4 +151,30 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// A provider actor's latest health.
+#[derive(Debug, actix::Message)]
+#[rtype(result = "()")]
+pub struct HealthUpdate {
+    pub provider: usize,
+    pub health: ProviderHealth,
+    /// `(ModelConfig::index, health)` for the provider's models.
+    pub models: Vec<(usize, ModelHealth)>,
+}
+
+/// The result of one upstream attempt.
+#[derive(Debug, Clone)]
+pub struct AttemptOutcome {
+    /// `ModelConfig::index`.
+    pub model: usize,
+    /// Whole-attempt time (to the last byte for successes).
+    pub latency: Duration,
+    /// Time to the first stream event.
+    pub ttft: Option<Duration>,
+    /// `None` for a success.
+    pub error: Option<ErrorClass>,
+    /// What the provider asked us to wait.
+    pub retry_after: Option<Duration>,
+    pub output_tokens: Option<u64>,
 }

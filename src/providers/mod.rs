@@ -15,13 +15,11 @@ pub mod window;
 use std::sync::Arc;
 
 use actix::{Addr, Recipient, Supervisor};
-use arc_swap::ArcSwap;
 
 use crate::config::{Config, ConfigError, Resolved, Secret};
-use crate::dispatch::upstream::Upstream;
-use crate::scheduler::actor::{HealthUpdate, Snapshot};
-use actor::{Outcome, ProviderActor};
-use health::ProviderShared;
+use crate::upstream::Upstream;
+use actor::ProviderActor;
+use health::{AttemptOutcome, HealthUpdate, ProviderShared};
 use keys::KeyPool;
 
 /// A running provider actor and its live counters.
@@ -30,22 +28,6 @@ pub struct ProviderHandle {
     pub shared: Arc<ProviderShared>,
     /// The live keys and their buckets.
     pub keys: Arc<KeyPool>,
-}
-
-/// Re-reads provider keys on demand (`POST /admin/reload-keys`, SIGHUP), from the
-/// key sources of the running config (as of its latest `POST /admin/reload`).
-#[derive(Clone)]
-pub struct KeyReloader {
-    pub providers: Arc<Providers>,
-    pub board: Arc<ArcSwap<Snapshot>>,
-}
-
-impl KeyReloader {
-    /// See [`Providers::reload_keys`].
-    pub fn reload(&self) -> Result<Vec<(String, usize)>, ConfigError> {
-        let config = self.board.load().config.clone();
-        self.providers.reload_keys(&config)
-    }
 }
 
 /// All provider actors, indexed by `ProviderConfig::index`.
@@ -144,7 +126,7 @@ impl Providers {
 
     /// Reports an attempt's outcome to its provider's actor (never waits; see
     /// [`ProviderShared`] for when the actor hears of it).
-    pub fn report(&self, provider: usize, outcome: Outcome) {
+    pub fn report(&self, provider: usize, outcome: AttemptOutcome) {
         if let Some(h) = self.handles.get(provider)
             && h.shared.push_outcome(outcome)
         {

@@ -13,9 +13,9 @@ use actix::{Actor, Context, Handler, Message, Supervised};
 use arc_swap::ArcSwap;
 
 use super::plan::Planner;
-use super::weights::{PartialWeights, Weights, WeightsError};
 use crate::config::Config;
-use crate::providers::health::{ModelHealth, ProviderHealth};
+use crate::config::weights::{PartialWeights, Weights, WeightsError};
+use crate::providers::health::{HealthUpdate, ModelHealth, ProviderHealth};
 
 /// Weights at every scope.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -26,6 +26,16 @@ pub struct WeightTable {
 }
 
 impl WeightTable {
+    /// Publishes the effective weights of every scope as gauges.
+    pub fn record(&self) {
+        crate::metrics::record_weights("global", "global", self.global);
+        for (scope, table) in [("route", &self.routes), ("tier", &self.tiers)] {
+            for (name, partial) in table {
+                crate::metrics::record_weights(scope, name, partial.apply(self.global));
+            }
+        }
+    }
+
     /// The weights the config file sets (every tier, and `default`, present).
     pub fn from_config(config: &Config) -> Self {
         Self {
@@ -83,16 +93,6 @@ pub enum Scope {
     Global,
     Route(String),
     Tier(String),
-}
-
-/// A provider actor's latest health.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct HealthUpdate {
-    pub provider: usize,
-    pub health: ProviderHealth,
-    /// `(ModelConfig::index, health)` for the provider's models.
-    pub models: Vec<(usize, ModelHealth)>,
 }
 
 /// Changes weights; replies with the scope's new effective weights.
@@ -162,7 +162,7 @@ impl SchedulerActor {
             config: self.config.clone(),
             planner: self.planner.clone(),
         }));
-        crate::metrics::record_weights(&self.weights);
+        self.weights.record();
     }
 
     fn effective(&self, scope: &Scope) -> Weights {

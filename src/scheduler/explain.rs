@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use super::score::{CandidateInput, LatencySource, Terms};
-use super::weights::Weights;
 use crate::config::ModelConfig;
+use crate::config::weights::Weights;
 
 /// Decisions kept per route for `GET /admin/decisions`.
 const DECISIONS_KEPT: usize = 32;

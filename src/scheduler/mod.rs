@@ -9,8 +9,8 @@
 pub mod actor;
 pub mod explain;
 pub mod plan;
+pub mod sample;
 pub mod score;
-pub mod weights;
 
 pub use actor::{SchedulerActor, Snapshot};
 pub use plan::{Draws, Plan, PlanRequest, Planner};

@@ -16,7 +16,7 @@ use super::actor::Snapshot;
 pub use super::explain::{Decision, Explained, Explanation};
 use super::explain::{DecisionLog, explain_entry};
 use super::score::{self, CandidateInput, LatencySource, Terms};
-use super::weights::{PartialWeights, Weights};
+use crate::config::weights::{PartialWeights, Weights};
 use crate::config::{Config, ModelConfig, RouteRule, SchedulerConfig};
 use crate::error::GatewayError;
 use crate::providers::breaker::CircuitState;

@@ -16,7 +16,7 @@
 
 use serde::Serialize;
 
-use super::weights::Weights;
+use crate::config::weights::Weights;
 
 /// Latencies below this many milliseconds count as equal: differences of a few
 /// milliseconds are noise next to LLM generation times, and normalising them would

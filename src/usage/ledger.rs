@@ -312,7 +312,10 @@ impl Writer {
             let n = self.pending.len().min(MAX_BATCH);
             match store::insert(&mut self.conn, &self.pending[..n]) {
                 Ok(added) => {
-                    crate::metrics::record_usage_written(&self.pending[..n], added);
+                    crate::metrics::record_usage_written(
+                        added,
+                        self.pending[..n].iter().map(|r| r.ended.elapsed()),
+                    );
                     self.pending.drain(..n);
                 }
                 Err(e) => {

@@ -3,8 +3,8 @@
 //! an embedded SQLite database, and the live counters that enforce per-key and
 //! per-tenant rate limits and budgets without I/O.
 //!
+//! - [`caller`]: who a request is from (key, tenant, tier, limits);
 //! - [`record`]: the record and the cache status it carries;
-//! - [`cost`]: the cost formula;
 //! - [`ledger`]: the bounded queue and the writer thread (batching, crash window);
 //! - [`store`]: the SQLite schema and batch insert;
 //! - [`query`]: totals, group-by breakdowns and record pages for the usage API;
@@ -17,7 +17,7 @@
 //! handler, by the stream relay at the end of a stream, by the cache on a hit, or by
 //! its `Drop` when the client went away first.
 
-pub mod cost;
+pub mod caller;
 pub mod keys;
 pub mod ledger;
 pub mod query;
@@ -32,10 +32,10 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-use crate::api::auth::Caller;
 use crate::canonical::Usage;
 use crate::config::{Limits, ModelConfig, UsageConfig};
 use crate::error::GatewayError;
+pub use caller::Caller;
 pub use ledger::Ledger;
 pub use query::Readers;
 use quota::{Clock, Quotas, Scope};
@@ -241,7 +241,7 @@ impl Ticket {
             Some(m) => (
                 m.provider.name.clone(),
                 m.name.clone(),
-                cost::cost_usd(&m.prices, usage),
+                m.prices.cost_usd(usage),
             ),
             None => (Arc::from(""), Arc::from(""), 0.0),
         };

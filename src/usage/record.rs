@@ -33,6 +33,11 @@ impl CacheStatus {
         }
     }
 
+    /// Whether this request itself cost an upstream call.
+    pub fn went_upstream(self) -> bool {
+        matches!(self, Self::Miss | Self::Bypass)
+    }
+
     /// Whether the answer came without a provider call of its own.
     pub fn is_served_from_cache(self) -> bool {
         matches!(self, Self::Hit | Self::Coalesced)

@@ -17,9 +17,10 @@ mod render;
 
 use proptest::prelude::*;
 use serde_json::Value;
-use switchyard::adapters::{Completion, ProviderKind};
+use switchyard::adapters::Completion;
 use switchyard::canonical::request::parse_request;
 use switchyard::canonical::{FinishReason, StreamEvent, Usage};
+use switchyard::config::ProviderKind;
 use switchyard::config::{ModelConfig, Secret};
 
 use arb::{Answer, Call, Msg};

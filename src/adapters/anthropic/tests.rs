@@ -7,9 +7,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::adapters::ProviderKind;
 use crate::canonical::request::parse_request;
 use crate::config::ModelConfig;
+use crate::config::ProviderKind;
 
 fn model() -> ModelConfig {
     let mut m = ModelConfig::standalone(

@@ -10,8 +10,8 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::adapters::ProviderKind;
 use crate::canonical::request::parse_request;
+use crate::config::ProviderKind;
 use crate::error::ErrorClass;
 
 const BASE: &str = "https://generativelanguage.googleapis.com/v1beta";

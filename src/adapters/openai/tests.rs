@@ -8,13 +8,13 @@ use crate::adapters::{deepseek::DEEPSEEK, mistral::MISTRAL, qwen::QWEN};
 use crate::canonical::request::parse_request;
 use crate::config::ModelConfig;
 
-fn model(kind: crate::adapters::ProviderKind, upstream: &str) -> ModelConfig {
+fn model(kind: crate::config::ProviderKind, upstream: &str) -> ModelConfig {
     ModelConfig::standalone(kind, "http://up/v1", upstream, 100)
 }
 
 fn build(adapter: &OpenAiFamily, req: Value) -> (String, Value) {
     let req = parse_request(req.to_string().as_bytes()).unwrap();
-    let m = model(crate::adapters::ProviderKind::Openai, "up-model");
+    let m = model(crate::config::ProviderKind::Openai, "up-model");
     let up = adapter
         .build_request(&req, &m, &Secret::new("sk-test-key"))
         .unwrap();

@@ -6,6 +6,7 @@ use tokio::time::{Instant, advance};
 
 use super::*;
 use crate::canonical::{FinishReason, Usage};
+use crate::config::rechunk::{DEFAULT_COALESCE_MS, DEFAULT_MAX_CHUNK_CHARS};
 
 fn config(coalesce_ms: u64, max_chunk_chars: usize) -> RechunkConfig {
     RechunkConfig {

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::*;
-use crate::adapters::ProviderKind;
 use crate::config::ModelConfig;
+use crate::config::ProviderKind;
 
 fn pool(keys: &[&str], limits: RateLimits) -> KeyPool {
     let m = ModelConfig::standalone(ProviderKind::Openai, "http://x", "m", 16);

@@ -1,4 +1,5 @@
-//! Cost of a request from the configured prices (USD per million tokens).
+//! A model's prices (USD per million tokens) and the one cost formula every part of
+//! the gateway uses (usage records, the cost metric, what a cache hit saved):
 //!
 //! ```text
 //! cost = (prompt - cached) × input + cached × cached_input + completion × output
@@ -11,18 +12,27 @@
 //! write price. Reasoning tokens are part of the completion and billed as output.
 
 use crate::canonical::Usage;
-use crate::config::Prices;
 
 const PER_MILLION: f64 = 1_000_000.0;
 
-/// The provider's charge for `usage` at `prices`, in USD.
-pub fn cost_usd(prices: &Prices, usage: &Usage) -> f64 {
-    let cached = usage.cached_tokens.min(usage.prompt_tokens);
-    let uncached = usage.prompt_tokens - cached;
-    (uncached as f64 * prices.input
-        + cached as f64 * prices.cached_input
-        + usage.completion_tokens as f64 * prices.output)
-        / PER_MILLION
+/// Prices in USD per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prices {
+    pub input: f64,
+    pub output: f64,
+    pub cached_input: f64,
+}
+
+impl Prices {
+    /// The provider's charge for `usage` at these prices, in USD.
+    pub fn cost_usd(&self, usage: &Usage) -> f64 {
+        let cached = usage.cached_tokens.min(usage.prompt_tokens);
+        let uncached = usage.prompt_tokens - cached;
+        (uncached as f64 * self.input
+            + cached as f64 * self.cached_input
+            + usage.completion_tokens as f64 * self.output)
+            / PER_MILLION
+    }
 }
 
 #[cfg(test)]
@@ -43,7 +53,7 @@ mod tests {
             ..Usage::default()
         };
         // 1000 × 3 + 500 × 15 = 10 500 per million.
-        assert!((cost_usd(&PRICES, &u) - 0.0105).abs() < 1e-12);
+        assert!((PRICES.cost_usd(&u) - 0.0105).abs() < 1e-12);
     }
 
     #[test]
@@ -55,7 +65,7 @@ mod tests {
             ..Usage::default()
         };
         // 200 × 3 + 800 × 0.3 + 100 × 15 = 600 + 240 + 1500 = 2340 per million.
-        assert!((cost_usd(&PRICES, &u) - 0.002_34).abs() < 1e-12);
+        assert!((PRICES.cost_usd(&u) - 0.002_34).abs() < 1e-12);
     }
 
     #[test]
@@ -65,7 +75,7 @@ mod tests {
             cached_tokens: 50,
             ..Usage::default()
         };
-        assert!((cost_usd(&PRICES, &u) - 10.0 * 0.3 / 1e6).abs() < 1e-15);
+        assert!((PRICES.cost_usd(&u) - 10.0 * 0.3 / 1e6).abs() < 1e-15);
     }
 
     #[test]
@@ -77,6 +87,6 @@ mod tests {
             reasoning_tokens: 30,
             ..Usage::default()
         };
-        assert!((cost_usd(&PRICES, &u) - (100.0 * 3.0 + 40.0 * 15.0) / 1e6).abs() < 1e-15);
+        assert!((PRICES.cost_usd(&u) - (100.0 * 3.0 + 40.0 * 15.0) / 1e6).abs() < 1e-15);
     }
 }
