@@ -12,10 +12,13 @@ use futures_util::StreamExt;
 use super::AppState;
 use super::headers;
 use crate::cache::{self, Reply, Served};
+use crate::canonical::ChatRequest;
 use crate::canonical::request::parse_request;
 use crate::config::weights::PartialWeights;
 use crate::dispatch::Failed;
 use crate::error::GatewayError;
+use crate::scheduler::explain::Explanation;
+use crate::scheduler::plan::Plan;
 use crate::scheduler::{Draws, PlanRequest};
 use crate::usage::Ticket;
 
@@ -92,40 +95,10 @@ async fn handle(
     ticket: &mut Option<Ticket>,
     route: &mut Option<Arc<str>>,
 ) -> Result<HttpResponse, Failed> {
-    check_content_type(req).map_err(early)?;
-    let body = read_body(req, payload, state.board.load().config.max_body_bytes)
-        .await
-        .map_err(early)?;
-    let chat = parse_request(&body).map_err(early)?;
-    chat.validate().map_err(early)?;
+    let chat = read_chat(state, req, payload).await.map_err(early)?;
     let hints = Hints::from_request(req).map_err(early)?;
-    let plan_req = PlanRequest {
-        target: hints.route.unwrap_or(&chat.model),
-        tier: &caller.tier,
-        task: hints.task,
-        weights: hints.weights,
-        max_cost_usd: hints.max_cost_usd,
-        max_latency_ms: hints.max_latency_ms,
-        // About four bytes per token; the JSON framing makes this a slight overestimate.
-        input_tokens: (body.len() as u64).div_ceil(4),
-        max_output_tokens: chat.max_output_tokens(),
-        has_tools: chat.tools.as_ref().is_some_and(|t| !t.is_empty()),
-        stream: chat.stream,
-        explain: hints.explain,
-    };
-    let plan = {
-        let snapshot = state.board.load();
-        let providers = state.dispatcher.providers();
-        snapshot
-            .planner
-            .plan(
-                &snapshot,
-                |p| providers.in_flight(p),
-                &plan_req,
-                Draws::random(),
-            )
-            .map_err(early)?
-    };
+    let prompt_tokens = chat.prompt_tokens_estimate();
+    let plan = plan(state, caller, &chat, &hints, prompt_tokens).map_err(early)?;
     if let Some(t) = ticket.as_mut() {
         t.set_route(plan.route.as_deref());
     }
@@ -136,29 +109,83 @@ async fn handle(
         route: plan.route.as_deref(),
         route_header: hints.route,
         directive: crate::api::headers::cache_directive(req.headers()),
-        ticket: ticket.take(),
+        ticket,
+        prompt_tokens,
         timeout: hints.timeout_ms.map(|ms| Duration::from_millis(ms as u64)),
         latency_budget: hints
             .max_latency_ms
             .map(|ms| Duration::from_millis(ms as u64)),
         chat,
     };
+    let reply = state.cache.serve(&state.dispatcher, call).await?;
+    if reply.outcome.went_upstream() && reply.answered.attempts > 1 {
+        crate::metrics::record_failover(plan.route.as_deref());
+    }
+    respond(reply, plan.explanation.as_ref(), &caller.tenant).map_err(early)
+}
+
+/// The request body, checked and parsed into the canonical request.
+async fn read_chat(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<ChatRequest, GatewayError> {
+    check_content_type(req)?;
+    let body = read_body(req, payload, state.board.load().config.max_body_bytes).await?;
+    let chat = parse_request(&body)?;
+    chat.validate()?;
+    Ok(chat)
+}
+
+/// The scheduler's plan for `chat` under the caller's tier and the request's hints.
+fn plan(
+    state: &AppState,
+    caller: &crate::usage::Caller,
+    chat: &ChatRequest,
+    hints: &Hints<'_>,
+    prompt_tokens: u64,
+) -> Result<Plan, GatewayError> {
+    let plan_req = PlanRequest {
+        target: hints.route.unwrap_or(&chat.model),
+        tier: &caller.tier,
+        task: hints.task,
+        weights: hints.weights,
+        max_cost_usd: hints.max_cost_usd,
+        max_latency_ms: hints.max_latency_ms,
+        input_tokens: prompt_tokens,
+        max_output_tokens: chat.max_output_tokens(),
+        has_tools: chat.tools.as_ref().is_some_and(|t| !t.is_empty()),
+        stream: chat.stream,
+        explain: hints.explain,
+    };
+    let snapshot = state.board.load();
+    let providers = state.dispatcher.providers();
+    snapshot.planner.plan(
+        &snapshot,
+        |p| providers.in_flight(p),
+        &plan_req,
+        Draws::random(),
+    )
+}
+
+/// The answer with the `x-switchyard-*` headers: JSON, or the SSE stream.
+fn respond(
+    reply: Reply,
+    explanation: Option<&Explanation>,
+    tenant: &str,
+) -> Result<HttpResponse, GatewayError> {
     let Reply {
         served,
         answered,
         outcome: cached,
-        ..
-    } = state.cache.serve(&state.dispatcher, call).await?;
-    if cached.went_upstream() && answered.attempts > 1 {
-        crate::metrics::record_failover(plan.route.as_deref());
-    }
+    } = reply;
     let mut resp = HttpResponse::Ok();
     // `from_static` names: a `&str` name is parsed into a fresh allocation per header.
     resp.insert_header((headers::name::PROVIDER, &*answered.model.provider.name))
         .insert_header((headers::name::MODEL, &*answered.model.name))
         .insert_header((headers::name::ATTEMPTS, answered.attempts))
         .insert_header((headers::name::CACHE, cached.as_str()));
-    if let Some(explanation) = &plan.explanation
+    if let Some(explanation) = explanation
         && let Ok(json) = serde_json::to_string(explanation)
     {
         resp.insert_header((headers::name::EXPLAIN, json));
@@ -166,11 +193,11 @@ async fn handle(
     Ok(match served {
         Served::Complete(r) => {
             if cached.went_upstream() {
-                crate::metrics::record_usage(&answered.model, &caller.tenant, &r.usage);
+                crate::metrics::record_usage(&answered.model, tenant, &r.usage);
             }
             // A typical completion fits: the buffer is not regrown while it is written.
             let mut bytes = Vec::with_capacity(1024);
-            serde_json::to_writer(&mut bytes, &r).map_err(|_| early(GatewayError::Internal))?;
+            serde_json::to_writer(&mut bytes, &r).map_err(|_| GatewayError::Internal)?;
             resp.content_type("application/json").body(bytes)
         }
         Served::Stream(sse) => resp

@@ -166,7 +166,7 @@ impl Flight {
 
 /// What a subscription reads next.
 #[derive(Debug)]
-pub enum Step {
+pub enum Next {
     /// Events not yet seen by this reader.
     Events(Vec<StreamEvent>),
     /// The end, once.
@@ -225,7 +225,7 @@ impl Subscription {
     }
 
     /// The next events, then the end, then `None`.
-    pub async fn next(&mut self) -> Option<Step> {
+    pub async fn next(&mut self) -> Option<Next> {
         if self.ended {
             return None;
         }
@@ -234,13 +234,13 @@ impl Subscription {
                 if me.cursor < log.events.len() {
                     let new = log.events.read_from(me.cursor);
                     me.cursor = log.events.len();
-                    Some(Step::Events(new))
+                    Some(Next::Events(new))
                 } else {
-                    log.end.clone().map(Step::End)
+                    log.end.clone().map(Next::End)
                 }
             })
             .await;
-        self.ended = matches!(step, Step::End(_));
+        self.ended = matches!(step, Next::End(_));
         Some(step)
     }
 }
@@ -313,8 +313,8 @@ mod tests {
         let mut end = None;
         while let Some(step) = sub.next().await {
             match step {
-                Step::Events(e) => events.extend(e),
-                Step::End(e) => end = Some(e),
+                Next::Events(e) => events.extend(e),
+                Next::End(e) => end = Some(e),
             }
         }
         (events, end)

@@ -7,14 +7,18 @@
 //! reaches every waiter and is not kept. Finished answers of cacheable requests stay in
 //! the [`store`] for their TTL, under a memory bound; a stream replays as a stream, and
 //! a streamed answer can serve a non-stream client and vice versa ([`answer`]).
-//! [`event_log`] keeps a flight's events compactly. [`outcome`] names what happened
-//! (the `x-switchyard-cache` header) and prices a hit's saving for the usage ledger.
+//! [`event_log`] keeps a flight's events compactly; `job` runs a flight's upstream
+//! call in its own task. Every client stream, shared or not, is written by one
+//! [`client::ClientStream`], which also finishes the client's usage ticket.
+//! [`directive`] is what the client asked of the cache.
 //! docs/caching.md is the operator's reference.
 
 pub mod answer;
+pub mod client;
 pub mod directive;
 pub mod event_log;
 pub mod flight;
+mod job;
 pub mod key;
 pub mod store;
 
@@ -24,20 +28,19 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::Stream;
 use tokio::time::Instant;
 
-use crate::canonical::stream::write_event;
-use crate::canonical::{ChatRequest, ChatResponse, ChunkEncoder, ids};
+use crate::canonical::{ChatRequest, ChatResponse, StreamEvent, Usage, ids};
 use crate::config::{CacheConfig, CacheMode, Config, ModelConfig};
+use crate::dispatch::relay::RelayStream;
 use crate::dispatch::{Answered, Dispatcher, Failed, Outcome, RunOptions};
-use crate::error::GatewayError;
-use crate::usage::Caller;
-use crate::usage::{CacheStatus, Ticket};
-use actix_web::ResponseError;
+use crate::usage::{CacheStatus, Caller, Ticket};
+use client::{ClientStream, Record};
 pub use directive::Directive;
-use flight::{End, Flight, Head, Step, Subscription, Tee};
+use flight::{End, Flight, Head, Next, Subscription};
+use job::{Entry, Job, Upcall};
 use key::{Key, Target};
 pub use store::StoreStats;
 
@@ -68,8 +71,11 @@ pub struct Call<'a> {
     /// The `x-switchyard-route` header, if any.
     pub route_header: Option<&'a str>,
     pub directive: Directive,
-    /// The request's usage record, finished here (or by the stream it returns).
-    pub ticket: Option<Ticket>,
+    /// The request's usage record: taken when an answer starts (and finished when it
+    /// ends), left in place when the request fails.
+    pub ticket: &'a mut Option<Ticket>,
+    /// The request's prompt-token estimate (`ChatRequest::prompt_tokens_estimate`).
+    pub prompt_tokens: u64,
     /// The client's deadline and latency budget, for the dispatcher.
     pub timeout: Option<Duration>,
     pub latency_budget: Option<Duration>,
@@ -165,50 +171,13 @@ impl Cache {
     }
 
     /// Answers `call`: from the cache, by joining an identical request in flight, or by
-    /// running the dispatcher (shared with whoever joins meanwhile).
+    /// running the dispatcher (shared with whoever joins meanwhile). The call's ticket
+    /// is taken when an answer starts; on failure it is left for the caller to finish.
     pub async fn serve(&self, dispatcher: &Dispatcher, call: Call<'_>) -> Result<Reply, Failed> {
         let (mode, ttl) = self.mode(call.route);
-        let mut ticket = call.ticket;
         if mode == CacheMode::Off || call.directive == Directive::Bypass {
             crate::metrics::record_cache_event(CacheStatus::Bypass.as_str());
-            let opts = RunOptions {
-                route: call.route,
-                timeout: call.timeout,
-                latency_budget: call.latency_budget,
-            };
-            if let Some(t) = ticket.as_mut() {
-                t.set_cache(CacheStatus::Bypass);
-            }
-            // Boxed: inline, the dispatcher's state (2 KiB) would make every request's
-            // handler future that much larger, also on the cache path, which never
-            // runs it here.
-            let ran = Box::pin(dispatcher.run_with(&call.chat, call.candidates, opts)).await;
-            let (outcome, answered) = match ran {
-                Ok(done) => done,
-                Err(f) => return Err(fail_ticket(ticket, f)),
-            };
-            if let Some(t) = ticket.as_mut() {
-                t.set_answered(&answered.model, answered.attempts);
-            }
-            let served = match outcome {
-                Outcome::Complete(r) => {
-                    if let Some(t) = ticket.take() {
-                        t.finish(&r.usage, 200, None);
-                    }
-                    Served::Complete(r)
-                }
-                Outcome::Stream(relay) => Served::Stream(Box::pin(
-                    relay
-                        .with_tenant(call.caller.tenant.clone())
-                        .with_usage(ticket)
-                        .into_sse(),
-                )),
-            };
-            return Ok(Reply {
-                served,
-                answered,
-                outcome: CacheStatus::Bypass,
-            });
+            return bypass(dispatcher, call).await;
         }
         // Deterministic requests only, unless the client opts in (docs/caching.md).
         let cacheable = mode == CacheMode::Cache
@@ -219,106 +188,180 @@ impl Cache {
             route: call.route,
         };
         let key = Key::new(&call.caller.tenant, target, &call.chat);
-        let (mut sub, outcome, lead) = {
-            let mut st = self.shared.lock();
-            let stored = if cacheable {
-                st.store.get(&key, Instant::now())
-            } else {
-                None
-            };
-            if let Some(f) = stored {
-                (f.subscribe(false), CacheStatus::Hit, None)
-            } else if let Some(f) = st.flights.get(&key) {
-                if cacheable {
-                    f.allow_store();
-                }
-                (f.subscribe(true), CacheStatus::Coalesced, None)
-            } else {
-                let f = Arc::new(Flight::new(cacheable));
-                st.flights.insert(key.clone(), f.clone());
-                (f.subscribe(false), CacheStatus::Miss, Some(f))
-            }
-        };
-        crate::metrics::record_cache_event(outcome.as_str());
-        let stream = call.chat.stream;
-        let include_usage = call.chat.include_usage();
+        let (sub, status, lead) = self.join(&key, cacheable);
+        crate::metrics::record_cache_event(status.as_str());
+        let wants = Wants::of(&call.chat);
         if let Some(flight) = lead {
+            let entry = Entry {
+                shared: self.shared.clone(),
+                key,
+                flight,
+                ttl,
+            };
             let job = Job {
-                entry: Entry {
-                    shared: self.shared.clone(),
-                    key,
-                    flight,
-                    ttl,
-                },
+                entry,
+                tenant: call.caller.tenant.clone(),
                 call: Box::new(Upcall {
                     dispatcher: dispatcher.clone(),
+                    prompt_tokens: call.prompt_tokens,
                     chat: call.chat,
                     candidates: call.candidates.to_vec(),
                     route: call.route.map(str::to_owned),
                     timeout: call.timeout,
                     latency_budget: call.latency_budget,
                 }),
-                tenant: call.caller.tenant.clone(),
             };
             actix_web::rt::spawn(job.run());
         }
-        let status = outcome;
-        let (served, head) = if stream {
-            let head = match sub.head().await {
-                Ok(h) => h,
-                Err(f) => return Err(fail_ticket(ticket, f)),
-            };
-            let record = ticket.map(|t| Record {
-                ticket: t,
-                status,
-                head: head.clone(),
-            });
-            let sse = sse(
-                sub,
-                ChunkEncoder::new(&head.model.name, include_usage),
+        answer_from(sub, status, wants, call.ticket).await
+    }
+
+    /// Finds the stored answer or the flight in progress for `key`, or starts a flight
+    /// this request leads, all in one critical section.
+    fn join(&self, key: &Key, cacheable: bool) -> (Subscription, CacheStatus, Option<Arc<Flight>>) {
+        let mut st = self.shared.lock();
+        let stored = if cacheable {
+            st.store.get(key, Instant::now())
+        } else {
+            None
+        };
+        if let Some(f) = stored {
+            (f.subscribe(false), CacheStatus::Hit, None)
+        } else if let Some(f) = st.flights.get(key) {
+            if cacheable {
+                f.allow_store();
+            }
+            (f.subscribe(true), CacheStatus::Coalesced, None)
+        } else {
+            let f = Arc::new(Flight::new(cacheable));
+            st.flights.insert(key.clone(), f.clone());
+            (f.subscribe(false), CacheStatus::Miss, Some(f))
+        }
+    }
+}
+
+/// What the client asked for beyond the answer's content.
+#[derive(Debug, Clone, Copy)]
+struct Wants {
+    stream: bool,
+    include_usage: bool,
+}
+
+impl Wants {
+    fn of(chat: &ChatRequest) -> Self {
+        Self {
+            stream: chat.stream,
+            include_usage: chat.include_usage(),
+        }
+    }
+}
+
+/// Runs the dispatcher for this request alone: the cache is bypassed.
+async fn bypass(dispatcher: &Dispatcher, call: Call<'_>) -> Result<Reply, Failed> {
+    let opts = RunOptions {
+        route: call.route,
+        timeout: call.timeout,
+        latency_budget: call.latency_budget,
+        prompt_tokens: call.prompt_tokens,
+    };
+    if let Some(t) = call.ticket.as_mut() {
+        t.set_cache(CacheStatus::Bypass);
+    }
+    // Boxed: inline, the dispatcher's state (2 KiB) would make every request's handler
+    // future that much larger, also on the cache path, which never runs it here.
+    let (outcome, answered) =
+        Box::pin(dispatcher.run_with(&call.chat, call.candidates, opts)).await?;
+    let record = call.ticket.take().map(|ticket| Record {
+        ticket,
+        status: CacheStatus::Bypass,
+        head: Head {
+            model: answered.model.clone(),
+            attempts: answered.attempts,
+        },
+    });
+    let served = match outcome {
+        Outcome::Complete(r) => {
+            if let Some(rec) = record {
+                rec.finish(&r.usage);
+            }
+            Served::Complete(r)
+        }
+        Outcome::Stream(relay) => {
+            let client = ClientStream::new(
+                &answered.model.name,
+                call.chat.include_usage(),
+                call.prompt_tokens,
                 record,
             );
-            (Served::Stream(Box::pin(sse)), head)
-        } else {
-            let (head, events, end) = match sub.complete().await {
-                Ok(done) => done,
-                Err(f) => return Err(fail_ticket(ticket, f)),
-            };
-            let r = complete(&head, &events, end, outcome == CacheStatus::Miss);
-            if let Some(t) = ticket {
-                Record {
-                    ticket: t,
-                    status,
-                    head: head.clone(),
-                }
-                .finish(&r.usage);
+            Served::Stream(Box::pin(relay_sse(
+                relay.with_tenant(call.caller.tenant.clone()),
+                client,
+            )))
+        }
+    };
+    Ok(Reply {
+        served,
+        answered,
+        outcome: CacheStatus::Bypass,
+    })
+}
+
+/// This client's answer from a flight (stored, shared or led): as a stream through its
+/// own encoder, or assembled whole.
+async fn answer_from(
+    mut sub: Subscription,
+    status: CacheStatus,
+    wants: Wants,
+    ticket: &mut Option<Ticket>,
+) -> Result<Reply, Failed> {
+    let head = if wants.stream {
+        sub.head().await?
+    } else {
+        let (head, events, end) = sub.complete().await?;
+        let r = complete(&head, &events, end, status == CacheStatus::Miss);
+        if let Some(ticket) = ticket.take() {
+            Record {
+                ticket,
+                status,
+                head: head.clone(),
             }
-            (Served::Complete(r), head)
-        };
-        Ok(Reply {
-            served,
-            answered: Answered {
-                attempts: if outcome == CacheStatus::Hit {
-                    0
-                } else {
-                    head.attempts
-                },
-                model: head.model,
+            .finish(&r.usage);
+        }
+        return Ok(reply(Served::Complete(r), head, status));
+    };
+    let record = ticket.take().map(|ticket| Record {
+        ticket,
+        status,
+        head: head.clone(),
+    });
+    let client = ClientStream::new(&head.model.name, wants.include_usage, 0, record);
+    Ok(reply(
+        Served::Stream(Box::pin(flight_sse(sub, client))),
+        head,
+        status,
+    ))
+}
+
+fn reply(served: Served, head: Head, status: CacheStatus) -> Reply {
+    Reply {
+        served,
+        answered: Answered {
+            // A hit made no upstream attempt of its own.
+            attempts: if status == CacheStatus::Hit {
+                0
+            } else {
+                head.attempts
             },
-            outcome,
-        })
+            model: head.model,
+        },
+        outcome: status,
     }
 }
 
 /// A non-stream answer from a finished flight. The request that ran the flight
 /// (`lead`) gets the completion as the dispatcher made it; a coalesced or replayed
 /// answer gets an id and timestamp of its own.
-fn complete(
-    head: &Head,
-    events: &[crate::canonical::StreamEvent],
-    end: End,
-    lead: bool,
-) -> ChatResponse {
+fn complete(head: &Head, events: &[StreamEvent], end: End, lead: bool) -> ChatResponse {
     let mut made = None;
     let (message, finish_reason, usage) = match end {
         End::Done {
@@ -331,7 +374,7 @@ fn complete(
         }
         End::Done { usage, .. } => answer::assemble(events, usage),
         // `Subscription::complete` turns failures into errors before this point.
-        End::Failed(_) => answer::assemble(events, crate::canonical::Usage::default()),
+        End::Failed(_) => answer::assemble(events, Usage::default()),
     };
     let (id, created) = made.unwrap_or_else(|| (ids::completion_id(), ids::unix_now()));
     ChatResponse {
@@ -344,229 +387,39 @@ fn complete(
     }
 }
 
-/// One client's SSE: the flight's events through the client's own encoder.
-fn sse(
-    sub: Subscription,
-    encoder: ChunkEncoder,
-    record: Option<Record>,
+/// One client reading a relay alone: each batch the relay decodes, encoded for it.
+fn relay_sse(
+    relay: Box<RelayStream>,
+    client: ClientStream,
 ) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
-    futures_util::stream::unfold(Some((sub, encoder, record)), |state| async move {
-        let (mut sub, mut enc, record) = state?;
-        let mut out = BytesMut::new();
-        match sub.next().await? {
-            Step::Events(events) => {
-                out.reserve(events.len() * ChunkEncoder::BYTES_PER_EVENT_HINT);
-                for ev in &events {
-                    enc.push(ev, &mut out);
-                }
-                Some((Ok(out.freeze()), Some((sub, enc, record))))
-            }
-            Step::End(End::Done { usage, complete }) => {
-                if let Some(r) = complete {
-                    for ev in &answer::disassemble(&r) {
-                        enc.push(ev, &mut out);
-                    }
-                }
-                enc.finish(usage, &mut out);
-                if let Some(rec) = record {
-                    rec.finish(&enc.usage().unwrap_or(usage));
-                }
-                Some((Ok(out.freeze()), None))
-            }
-            Step::End(End::Failed(f)) => {
-                write_event(&mut out, &f.error.body());
-                if let Some(rec) = record {
-                    rec.ticket
-                        .failed(f.error.status_code().as_u16(), f.attempts);
-                }
-                Some((Ok(out.freeze()), None))
-            }
-        }
+    futures_util::stream::unfold((relay, client), |(mut relay, mut client)| async move {
+        relay
+            .step(&mut client)
+            .await
+            .then(|| (Ok(client.take()), (relay, client)))
     })
 }
 
-/// A client's usage ticket and how the cache answered it. Dropped unfinished (the
-/// client hung up), the ticket records the request as closed by the client.
-struct Record {
-    ticket: Ticket,
-    status: CacheStatus,
-    head: Head,
-}
-
-impl Record {
-    /// A miss pays the provider; a hit or a coalesced answer records zero provider
-    /// cost and the cost it saved.
-    fn finish(mut self, usage: &crate::canonical::Usage) {
-        if self.status == CacheStatus::Miss {
-            self.ticket
-                .set_answered(&self.head.model, self.head.attempts);
-            self.ticket.set_cache(CacheStatus::Miss);
-            self.ticket.finish(usage, 200, None);
-        } else {
-            self.ticket.cache_hit(&self.head.model, usage, self.status);
-        }
-    }
-}
-
-/// Records a failed request on its ticket and passes the failure on.
-fn fail_ticket(ticket: Option<Ticket>, f: Failed) -> Failed {
-    if let Some(t) = ticket {
-        t.failed(f.error.status_code().as_u16(), f.attempts);
-    }
-    f
-}
-
-/// The upstream call of a flight, run in its own task so that it does not depend on
-/// any one client staying connected; it stops when every client has left.
-struct Job {
-    entry: Entry,
-    /// Boxed: a task holds its arguments for its whole life.
-    call: Box<Upcall>,
-    /// Whose cost the upstream call is.
-    tenant: Arc<str>,
-}
-
-/// A flight's place in the single-flight table, kept for the flight's whole life.
-struct Entry {
-    shared: Arc<Shared>,
-    key: Key,
-    flight: Arc<Flight>,
-    ttl: Duration,
-}
-
-/// What the dispatcher needs to answer a flight, freed as soon as it has answered.
-struct Upcall {
-    dispatcher: Dispatcher,
-    chat: ChatRequest,
-    candidates: Vec<Arc<ModelConfig>>,
-    route: Option<String>,
-    timeout: Option<Duration>,
-    latency_budget: Option<Duration>,
-}
-
-impl Upcall {
-    async fn run(self: Box<Self>) -> Result<(Outcome, Answered), Failed> {
-        let opts = RunOptions {
-            route: self.route.as_deref(),
-            timeout: self.timeout,
-            latency_budget: self.latency_budget,
-        };
-        self.dispatcher
-            .run_with(&self.chat, &self.candidates, opts)
-            .await
-    }
-}
-
-impl Job {
-    async fn run(self) {
-        let Job {
-            entry,
-            call,
-            tenant,
-        } = self;
-        let deserted = entry.deserted();
-        tokio::pin!(deserted);
-        let flight = &entry.flight;
-        // A task keeps the size of its largest state for its whole life, and the
-        // dispatcher's is by far the largest (2 KiB). Boxed, it is freed together with
-        // the request once the upstream has answered, while a stream may go on for
-        // minutes; the block ends the answer's own storage before the relay loop.
-        let relay = {
-            let ran = tokio::select! {
-                r = Box::pin(call.run()) => Some(r),
-                () = &mut deserted => None,
-            };
-            match ran {
-                None => None,
-                Some(Err(failed)) => {
-                    flight.finish(End::Failed(failed));
-                    None
-                }
-                Some(Ok((Outcome::Complete(r), answered))) => {
-                    flight.set_head(head(answered));
-                    flight.finish(End::Done {
-                        usage: r.usage,
-                        complete: Some(Arc::new(r)),
-                    });
-                    None
-                }
-                Some(Ok((Outcome::Stream(relay), answered))) => {
-                    let tee = Tee {
-                        flight: flight.clone(),
-                        attempts: answered.attempts,
-                    };
-                    flight.set_head(head(answered));
-                    // Every client encodes the teed events itself; driving the relay
-                    // is what reads the upstream.
-                    Some(relay.with_tenant(tenant).drive(Box::new(tee)))
-                }
+/// One client reading a flight: the flight's events through the client's encoder.
+fn flight_sse(
+    sub: Subscription,
+    client: ClientStream,
+) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
+    futures_util::stream::unfold(Some((sub, client)), |state| async move {
+        let (mut sub, mut client) = state?;
+        match sub.next().await? {
+            Next::Events(events) => {
+                client.events(&events);
+                Some((Ok(client.take()), Some((sub, client))))
             }
-        };
-        if let Some(relay) = relay {
-            tokio::select! {
-                () = relay => {}
-                () = &mut deserted => {}
+            Next::End(End::Done { usage, complete }) => {
+                client.done(usage, complete.as_deref());
+                Some((Ok(client.take()), None))
+            }
+            Next::End(End::Failed(f)) => {
+                client.failed(&f);
+                Some((Ok(client.take()), None))
             }
         }
-        // Ends the flight if nothing else did (every client left).
-        flight.finish(End::Failed(Failed {
-            error: GatewayError::Internal,
-            attempts: 0,
-        }));
-        entry.settle();
-    }
-}
-
-impl Entry {
-    /// Resolves when the last client has left, removing the flight from the table in
-    /// the same critical section in which joiners subscribe, so no one joins a flight
-    /// that is being abandoned.
-    async fn deserted(&self) {
-        loop {
-            self.flight.deserted().await;
-            let mut st = self.shared.lock();
-            if self.flight.subscribers() == 0 {
-                if st
-                    .flights
-                    .get(&self.key)
-                    .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
-                {
-                    st.flights.remove(&self.key);
-                }
-                return;
-            }
-        }
-    }
-
-    /// Moves the finished flight from the table into the store (if it succeeded and
-    /// may be kept), atomically for anyone looking it up.
-    fn settle(&self) {
-        let keep = self.flight.storable() && self.flight.done().is_some();
-        let bytes = self.flight.bytes();
-        let mut st = self.shared.lock();
-        if st
-            .flights
-            .get(&self.key)
-            .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
-        {
-            st.flights.remove(&self.key);
-        }
-        if keep {
-            let evicted = st.store.insert(
-                self.key.clone(),
-                self.flight.clone(),
-                bytes,
-                Instant::now() + self.ttl,
-            );
-            drop(st);
-            crate::metrics::record_cache_evictions(evicted);
-        }
-    }
-}
-
-fn head(a: Answered) -> Head {
-    Head {
-        model: a.model,
-        attempts: a.attempts,
-    }
+    })
 }

@@ -63,6 +63,17 @@ impl ChatRequest {
         self.max_completion_tokens.or(self.max_tokens)
     }
 
+    /// The prompt's tokens as the gateway estimates them before any provider counts:
+    /// about four characters per token, plus three per message for its framing. The
+    /// API computes it once per request; routing, rate-limit admission and the usage
+    /// fallback all use that one number.
+    pub fn prompt_tokens_estimate(&self) -> u64 {
+        self.messages
+            .iter()
+            .map(|m| super::usage::estimate_tokens(&m.text()) + 3)
+            .sum()
+    }
+
     /// Whether a stream should end with a usage chunk.
     pub fn include_usage(&self) -> bool {
         self.stream_options

@@ -78,6 +78,11 @@ impl ChunkEncoder {
         self.usage
     }
 
+    /// Whether any chunk has been written.
+    pub fn is_started(&self) -> bool {
+        self.started
+    }
+
     /// Whether a finish reason has been sent.
     pub fn is_finished(&self) -> bool {
         self.finished

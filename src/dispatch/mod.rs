@@ -15,7 +15,6 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::time::Instant;
 
-use crate::canonical::usage::estimate_tokens;
 use crate::canonical::{ChatRequest, ChatResponse, ids};
 use crate::config::policy::RetryPolicy;
 use crate::config::{DispatchConfig, ModelConfig};
@@ -64,6 +63,8 @@ pub struct RunOptions<'a> {
     /// The client's latency budget (`x-switchyard-max-latency-ms`): a rate-limit queue
     /// longer than this moves on to the next candidate instead.
     pub latency_budget: Option<Duration>,
+    /// The request's [`ChatRequest::prompt_tokens_estimate`], computed once by the API.
+    pub prompt_tokens: u64,
 }
 
 /// Sends requests upstream and reports every attempt to its provider's actor.
@@ -142,11 +143,7 @@ impl Dispatcher {
             saturated: None,
             deadline_passed: false,
         };
-        let prompt_tokens: u64 = req
-            .messages
-            .iter()
-            .map(|m| estimate_tokens(&m.text()) + 3)
-            .sum();
+        let prompt_tokens = opts.prompt_tokens;
         let output = req
             .max_output_tokens()
             .map_or(DEFAULT_OUTPUT_ESTIMATE, u64::from);
@@ -311,7 +308,8 @@ impl Dispatcher {
             }
         };
         if req.stream {
-            match RelayStream::open(resp, adapter.stream_decoder(), model, req).await {
+            let prompt_estimate = reporter.prompt_tokens;
+            match RelayStream::open(resp, adapter.stream_decoder(), model, prompt_estimate).await {
                 Ok(relay) => Ok(Outcome::Stream(Box::new(
                     relay
                         .with_rechunk(self.config.load().rechunk)

@@ -1,37 +1,35 @@
-//! Relays one upstream stream to one client as OpenAI SSE, chunk by chunk.
+//! Reads one upstream stream into canonical events, batch by batch, and hands them to
+//! an [`EventSink`]: the relay decodes and never encodes. Whoever reads the sink (one
+//! client's encoder, or a flight that several clients share) writes the bytes.
 //!
 //! [`RelayStream::open`] waits for the first canonical event, so that anything failing
 //! before it (bad status, empty or garbage stream, first-byte timeout) is an ordinary
 //! failed attempt the dispatcher can fail over from. After that the client has bytes:
-//! a failure ends the stream with an OpenAI-style error event and no `[DONE]`.
-//! Dropping the stream (the client hung up) drops the upstream response, which closes
+//! a failure ends the stream with the error handed to the sink (the client's encoder
+//! writes an OpenAI-style error event and no `[DONE]`). Dropping the relay (the client hung up) drops the upstream response, which closes
 //! the upstream connection (HTTP/1.1) or resets the upstream stream (HTTP/2). With
 //! `[streaming.rechunk]` on, events pass through a [`Rechunker`] on their way to the
-//! encoder, and the relay also wakes at its deadline. A relay either writes the client's
-//! bytes itself ([`RelayStream::into_sse`]) or only feeds an [`EventSink`]
-//! ([`RelayStream::drive`]), whose readers encode the events themselves.
+//! sink, and the relay also wakes at its deadline.
 
 use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use tokio::time::Instant;
 
 use super::rechunk::Rechunker;
 use crate::adapters::StreamDecoder;
-use crate::canonical::stream::write_event;
-use crate::canonical::usage::estimate_tokens;
-use crate::canonical::{ChatRequest, ChunkEncoder, StreamEvent, Usage};
-use crate::config::ModelConfig;
-use crate::config::RechunkConfig;
-use crate::error::{ErrorClass, GatewayError, UpstreamError};
+use crate::canonical::{StreamEvent, Usage};
+use crate::config::{ModelConfig, RechunkConfig};
+use crate::error::{ErrorClass, UpstreamError};
 
 type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
-/// Receives a copy of every canonical event a relay sends and how its stream ended:
-/// the tee through which coalesced clients share one upstream stream (`crate::cache`).
-/// Called inline on the relay's path, so implementations must not block.
+/// Receives every canonical event a relay reads and how its stream ended: one client's
+/// encoder, or the tee through which coalesced clients share one upstream stream
+/// (`crate::cache`). Called inline on the relay's path, so implementations must not
+/// block.
 pub trait EventSink: Send {
     /// One event, in stream order.
     fn event(&mut self, event: &StreamEvent);
@@ -43,16 +41,12 @@ pub trait EventSink: Send {
 pub struct RelayStream {
     body: ByteStream,
     decoder: Box<dyn StreamDecoder>,
-    /// Writes the client's chunks; `None` when the relay only feeds its sink.
-    encoder: Option<ChunkEncoder>,
-    model: Arc<str>,
-    include_usage: bool,
     /// The provider's latest usage report.
     reported: Option<Usage>,
     /// Decoded events not yet through the rechunker.
     pending: Vec<StreamEvent>,
     rechunker: Option<Rechunker>,
-    /// Events ready for the encoder.
+    /// Events ready for the sink.
     ready: Vec<StreamEvent>,
     /// Characters of output seen, to estimate usage if the provider reports none.
     output_chars: usize,
@@ -61,21 +55,19 @@ pub struct RelayStream {
     provider: Arc<str>,
     reporter: Option<super::Reporter>,
     ttft: Option<std::time::Duration>,
-    sink: Option<Box<dyn EventSink>>,
     /// Who is billed, for the cost metric (`-` until [`RelayStream::with_tenant`]).
     tenant: Option<Arc<str>>,
     _open: crate::metrics::OpenStream,
-    /// Finished when the stream ends, fails, or is dropped (client gone).
-    usage: Option<crate::usage::Ticket>,
 }
 
 impl RelayStream {
     /// Reads until the first event. Errs (for failover) if none arrives.
+    /// `prompt_estimate` stands in for the prompt's tokens if the provider reports none.
     pub async fn open(
         resp: reqwest::Response,
         mut decoder: Box<dyn StreamDecoder>,
         model: &Arc<ModelConfig>,
-        req: &ChatRequest,
+        prompt_estimate: u64,
     ) -> Result<Self, UpstreamError> {
         let mut body: ByteStream = Box::pin(resp.bytes_stream());
         let mut pending = Vec::new();
@@ -98,17 +90,9 @@ impl RelayStream {
                 }
             }
         }
-        let prompt_estimate = req
-            .messages
-            .iter()
-            .map(|m| estimate_tokens(&m.text()) + 3)
-            .sum();
         Ok(Self {
             body,
             decoder,
-            encoder: None,
-            model: model.name.clone(),
-            include_usage: req.include_usage(),
             reported: None,
             pending,
             rechunker: None,
@@ -119,10 +103,8 @@ impl RelayStream {
             provider: model.provider.name.clone(),
             reporter: None,
             ttft: None,
-            sink: None,
             tenant: None,
             _open: crate::metrics::OpenStream::start(),
-            usage: None,
         })
     }
 
@@ -146,46 +128,23 @@ impl RelayStream {
         self
     }
 
-    /// Attaches the request's usage ticket, finished when the stream ends.
-    pub fn with_usage(mut self: Box<Self>, ticket: Option<crate::usage::Ticket>) -> Box<Self> {
-        self.usage = ticket;
-        self
+    /// Reads the stream to its end, handing every event (and the end) to `sink`. Ends
+    /// early when the future is dropped.
+    pub async fn drive(mut self: Box<Self>, mut sink: Box<dyn EventSink>) {
+        while self.step(&mut *sink).await {}
     }
 
-    /// The OpenAI SSE bytes, as a stream the HTTP layer can send. The relay stays in
-    /// its box (boxed by the dispatcher): a stream's state is held by every open
-    /// stream for its whole life, so it is not copied into the stream future too.
-    pub fn into_sse(mut self: Box<Self>) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
-        self.encoder = Some(ChunkEncoder::new(&self.model, self.include_usage));
-        futures_util::stream::unfold(self, |mut s| async move {
-            s.next_bytes().await.map(|b| (Ok(b), s))
-        })
-    }
-
-    /// Reads the stream to its end, handing every event (and the end) to `sink` and
-    /// encoding nothing: the sink's readers write their own chunks. Ends early when
-    /// the future is dropped.
-    pub async fn drive(mut self: Box<Self>, sink: Box<dyn EventSink>) {
-        self.sink = Some(sink);
-        while self.next_bytes().await.is_some() {}
-    }
-
-    /// The next bytes for the client, or `None` at the end.
-    async fn next_bytes(&mut self) -> Option<Bytes> {
-        let mut out = BytesMut::new();
+    /// Reads the next batch of events (or the end) into `sink`; `false` once the stream
+    /// has ended and the sink has been told.
+    pub async fn step(&mut self, sink: &mut dyn EventSink) -> bool {
         loop {
             self.route_pending();
             if !self.ready.is_empty() {
-                // Sized for the batch up front; reserved only now, not while
-                // waiting for bytes.
-                if self.encoder.is_some() {
-                    out.reserve(self.ready.len() * ChunkEncoder::BYTES_PER_EVENT_HINT);
-                }
-                self.emit_ready(&mut out);
-                return Some(out.freeze());
+                self.emit_ready(sink);
+                return true;
             }
             if self.done {
-                return None;
+                return false;
             }
             let deadline = self.rechunker.as_ref().and_then(Rechunker::deadline);
             let next = match deadline {
@@ -205,45 +164,39 @@ impl RelayStream {
                 }
                 Some(Some(Ok(bytes))) => {
                     if let Err(e) = self.decoder.decode(&bytes, &mut self.pending) {
-                        self.fail(e, &mut out);
-                        return Some(out.freeze());
+                        self.fail(e, sink);
+                        return true;
                     }
                 }
                 Some(Some(Err(e))) => {
-                    self.fail(crate::upstream::classify(&e), &mut out);
-                    return Some(out.freeze());
+                    self.fail(crate::upstream::classify(&e), sink);
+                    return true;
                 }
                 Some(None) => {
-                    self.done = true;
-                    match self.decoder.finish(&mut self.pending) {
-                        Ok(()) => {
-                            self.route_pending();
-                            if let Some(r) = self.rechunker.as_mut() {
-                                r.flush(&mut self.ready);
-                            }
-                            self.emit_ready(&mut out);
-                            let fallback = self.estimated_usage();
-                            if let Some(encoder) = &mut self.encoder {
-                                encoder.finish(fallback, &mut out);
-                            }
-                            let usage = self.reported.unwrap_or(fallback);
-                            if let Some(sink) = &mut self.sink {
-                                sink.end(Ok(usage));
-                            }
-                            if let Some(r) = self.reporter.take() {
-                                let tenant = self.tenant.as_deref().unwrap_or(crate::metrics::NONE);
-                                crate::metrics::record_usage(&r.model, tenant, &usage);
-                                r.succeeded(self.ttft, Some(usage.completion_tokens));
-                            }
-                            if let Some(t) = self.usage.take() {
-                                t.finish(&usage, 200, self.ttft);
-                            }
-                        }
-                        Err(e) => self.fail(e, &mut out),
-                    }
-                    return Some(out.freeze());
+                    self.finish(sink);
+                    return true;
                 }
             }
+        }
+    }
+
+    /// The upstream body ended: the last events, then the end with the final usage.
+    fn finish(&mut self, sink: &mut dyn EventSink) {
+        self.done = true;
+        if let Err(e) = self.decoder.finish(&mut self.pending) {
+            return self.fail(e, sink);
+        }
+        self.route_pending();
+        if let Some(r) = self.rechunker.as_mut() {
+            r.flush(&mut self.ready);
+        }
+        self.emit_ready(sink);
+        let usage = self.reported.unwrap_or(self.estimated_usage());
+        sink.end(Ok(usage));
+        if let Some(r) = self.reporter.take() {
+            let tenant = self.tenant.as_deref().unwrap_or(crate::metrics::NONE);
+            crate::metrics::record_usage(&r.model, tenant, &usage);
+            r.succeeded(self.ttft, Some(usage.completion_tokens));
         }
     }
 
@@ -260,20 +213,15 @@ impl RelayStream {
         }
     }
 
-    /// Hands the ready events to the sink and the encoder.
-    fn emit_ready(&mut self, out: &mut BytesMut) {
+    /// Hands the ready events to the sink.
+    fn emit_ready(&mut self, sink: &mut dyn EventSink) {
         for ev in self.ready.drain(..) {
             match &ev {
                 StreamEvent::Text(t) | StreamEvent::Reasoning(t) => self.output_chars += t.len(),
                 StreamEvent::Usage(u) => self.reported = Some(*u),
                 _ => {}
             }
-            if let Some(sink) = &mut self.sink {
-                sink.event(&ev);
-            }
-            if let Some(encoder) = &mut self.encoder {
-                encoder.push(&ev, out);
-            }
+            sink.event(&ev);
         }
     }
 
@@ -286,8 +234,8 @@ impl RelayStream {
         }
     }
 
-    /// Ends the stream with an OpenAI-style error event (and no `[DONE]`).
-    fn fail(&mut self, mut e: UpstreamError, out: &mut BytesMut) {
+    /// Ends the stream with an error: the sink is told, and writes its error event.
+    fn fail(&mut self, mut e: UpstreamError, sink: &mut dyn EventSink) {
         self.done = true;
         self.pending.clear();
         self.ready.clear();
@@ -299,28 +247,6 @@ impl RelayStream {
         if let Some(r) = self.reporter.take() {
             e = r.failed(e);
         }
-        if let Some(sink) = &mut self.sink {
-            sink.end(Err(&e));
-        }
-        let error = GatewayError::Upstream(e);
-        if let Some(t) = self.usage.take() {
-            let usage = self.reported.unwrap_or(self.estimated_usage());
-            t.finish(
-                &usage,
-                actix_web::ResponseError::status_code(&error).as_u16(),
-                self.ttft,
-            );
-        }
-        write_event(out, &error.body());
-    }
-}
-
-/// The client went away mid-stream: the tokens sent so far are estimated and recorded.
-impl Drop for RelayStream {
-    fn drop(&mut self) {
-        if let Some(t) = self.usage.take() {
-            let usage = self.reported.unwrap_or(self.estimated_usage());
-            t.finish(&usage, crate::usage::STATUS_CLIENT_CLOSED, self.ttft);
-        }
+        sink.end(Err(&e));
     }
 }

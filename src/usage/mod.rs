@@ -14,8 +14,9 @@
 //!
 //! The request path touches this module through [`Accounting::admit`] (before any
 //! provider is called) and one [`Ticket`] per request, finished exactly once: by the
-//! handler, by the stream relay at the end of a stream, by the cache on a hit, or by
-//! its `Drop` when the client went away first.
+//! handler when the request failed before an answer, by the cache's client stream
+//! (`cache::client::Record`) when the answer ends, early or not, or by its `Drop` when
+//! the client went away before an answer.
 
 pub mod caller;
 pub mod keys;
@@ -127,6 +128,7 @@ impl Accounting {
             model: None,
             attempts: 0,
             started: Instant::now(),
+            ttft: None,
             cache: CacheStatus::None,
             done: false,
         }
@@ -185,6 +187,8 @@ pub struct Ticket {
     model: Option<Arc<ModelConfig>>,
     attempts: u32,
     started: Instant,
+    /// From the request's arrival to the first event its client was sent (streams).
+    ttft: Option<Duration>,
     cache: CacheStatus,
     done: bool,
 }
@@ -211,16 +215,23 @@ impl Ticket {
         self.cache = cache;
     }
 
+    /// The client is being sent its first stream event (the first call counts).
+    pub fn first_event(&mut self) {
+        if self.ttft.is_none() {
+            self.ttft = Some(self.started.elapsed());
+        }
+    }
+
     /// The request ended with `status` after the provider reported (or the gateway
     /// estimated) `usage`; cost comes from the answering model's prices.
-    pub fn finish(mut self, usage: &Usage, status: u16, ttft: Option<Duration>) {
-        self.close(usage, status, ttft);
+    pub fn finish(mut self, usage: &Usage, status: u16) {
+        self.close(usage, status);
     }
 
     /// The request failed before any answer with `status` after `attempts`.
     pub fn failed(mut self, status: u16, attempts: u32) {
         self.attempts = attempts;
-        self.close(&Usage::default(), status, None);
+        self.close(&Usage::default(), status);
     }
 
     /// The cache answered (`Hit` or `Coalesced`) with a stored answer of `model` and
@@ -229,10 +240,10 @@ impl Ticket {
         self.model = Some(model.clone());
         self.attempts = 0;
         self.cache = cache;
-        self.close(usage, 200, None);
+        self.close(usage, 200);
     }
 
-    fn close(&mut self, usage: &Usage, status: u16, ttft: Option<Duration>) {
+    fn close(&mut self, usage: &Usage, status: u16) {
         if self.done {
             return;
         }
@@ -269,7 +280,7 @@ impl Ticket {
             cost_usd,
             saving_usd,
             latency_ms: self.started.elapsed().as_millis() as u64,
-            ttft_ms: ttft.map(|t| t.as_millis() as u64),
+            ttft_ms: self.ttft.map(|t| t.as_millis() as u64),
             status,
             attempts: self.attempts,
             cache: self.cache,
@@ -291,7 +302,6 @@ impl Drop for Ticket {
                     ..Usage::default()
                 },
                 STATUS_CLIENT_CLOSED,
-                None,
             );
         }
     }

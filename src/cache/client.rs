@@ -1,0 +1,171 @@
+//! One client's answer stream: canonical events through the client's own
+//! [`ChunkEncoder`] into OpenAI SSE bytes, and the client's usage ticket finished when
+//! its answer ends. Both stream paths use it alike: a relay the client reads alone
+//! (the cache bypassed) and a flight whose events several clients share.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::canonical::stream::write_event;
+use crate::canonical::{ChatResponse, ChunkEncoder, StreamEvent, Usage};
+use crate::dispatch::Failed;
+use crate::dispatch::relay::EventSink;
+use crate::error::{GatewayError, UpstreamError};
+use crate::usage::{CacheStatus, STATUS_CLIENT_CLOSED, Ticket};
+
+use super::answer;
+use super::flight::Head;
+
+/// A client's usage ticket and how the cache answered it.
+pub struct Record {
+    pub ticket: Ticket,
+    pub status: CacheStatus,
+    pub head: Head,
+}
+
+impl Record {
+    /// The answer is complete: a request that went upstream pays the provider; a hit
+    /// or a coalesced answer records zero provider cost and the cost it saved.
+    pub fn finish(mut self, usage: &Usage) {
+        if self.status.went_upstream() {
+            self.ticket
+                .set_answered(&self.head.model, self.head.attempts);
+            self.ticket.set_cache(self.status);
+            self.ticket.finish(usage, 200);
+        } else {
+            self.ticket.cache_hit(&self.head.model, usage, self.status);
+        }
+    }
+
+    /// The answer ended with `status` after `usage` of it was streamed (a failure
+    /// mid-stream, or the client hanging up).
+    fn end_early(mut self, usage: &Usage, status: u16) {
+        self.ticket
+            .set_answered(&self.head.model, self.head.attempts);
+        self.ticket.set_cache(self.status);
+        self.ticket.finish(usage, status);
+    }
+}
+
+/// One client's encoder and ticket. Its bytes are taken after each batch.
+pub struct ClientStream {
+    encoder: ChunkEncoder,
+    record: Option<Record>,
+    out: BytesMut,
+    /// Characters of output sent, to estimate usage if the answer ends early.
+    output_chars: usize,
+    /// The request's prompt-token estimate, for the same.
+    prompt_estimate: u64,
+}
+
+impl ClientStream {
+    /// A stream of `model`'s answer; `record` is finished when it ends.
+    pub fn new(
+        model: &str,
+        include_usage: bool,
+        prompt_estimate: u64,
+        record: Option<Record>,
+    ) -> Self {
+        Self {
+            encoder: ChunkEncoder::new(model, include_usage),
+            record,
+            out: BytesMut::new(),
+            output_chars: 0,
+            prompt_estimate,
+        }
+    }
+
+    /// The bytes written since the last call.
+    pub fn take(&mut self) -> Bytes {
+        self.out.split().freeze()
+    }
+
+    /// Writes a batch of events.
+    pub fn events(&mut self, events: &[StreamEvent]) {
+        // Sized for the batch up front; reserved only now, not while waiting.
+        self.out
+            .reserve(events.len() * ChunkEncoder::BYTES_PER_EVENT_HINT);
+        for ev in events {
+            self.push(ev);
+        }
+    }
+
+    fn push(&mut self, ev: &StreamEvent) {
+        if let Some(r) = self.record.as_mut() {
+            r.ticket.first_event();
+        }
+        if let StreamEvent::Text(t) | StreamEvent::Reasoning(t) = ev {
+            self.output_chars += t.len();
+        }
+        self.encoder.push(ev, &mut self.out);
+    }
+
+    /// Ends the answer: the rest of a whole answer (`complete`, when the flight's
+    /// answer came back in one piece), the usage chunk if asked for, `[DONE]`.
+    pub fn done(&mut self, usage: Usage, complete: Option<&ChatResponse>) {
+        if let Some(r) = complete {
+            for ev in &answer::disassemble(r) {
+                self.push(ev);
+            }
+        }
+        self.encoder.finish(usage, &mut self.out);
+        if let Some(rec) = self.record.take() {
+            rec.finish(&self.encoder.usage().unwrap_or(usage));
+        }
+    }
+
+    /// Ends the answer with an OpenAI-style error event (and no `[DONE]`). Before any
+    /// event, the request failed outright; after some, what was streamed is billed.
+    pub fn failed(&mut self, f: &Failed) {
+        write_event(&mut self.out, &f.error.body());
+        let Some(rec) = self.record.take() else {
+            return;
+        };
+        let status = actix_web::ResponseError::status_code(&f.error).as_u16();
+        if self.encoder.is_started() {
+            rec.end_early(&self.streamed_usage(), status);
+        } else {
+            rec.ticket.failed(status, f.attempts);
+        }
+    }
+
+    /// What the client has been sent: the provider's report if one came, else an
+    /// estimate from the prompt and the output characters.
+    fn streamed_usage(&self) -> Usage {
+        self.encoder.usage().unwrap_or(Usage {
+            prompt_tokens: self.prompt_estimate,
+            completion_tokens: (self.output_chars as u64).div_ceil(4),
+            estimated: true,
+            ..Usage::default()
+        })
+    }
+}
+
+/// A relay the client reads alone writes straight into the client's encoder.
+impl EventSink for ClientStream {
+    fn event(&mut self, event: &StreamEvent) {
+        self.push(event);
+    }
+
+    fn end(&mut self, result: Result<Usage, &UpstreamError>) {
+        match result {
+            Ok(usage) => self.done(usage, None),
+            Err(e) => {
+                let attempts = self.record.as_ref().map_or(0, |r| r.head.attempts);
+                self.failed(&Failed {
+                    error: GatewayError::Upstream(e.clone()),
+                    attempts,
+                });
+            }
+        }
+    }
+}
+
+/// The client went away mid-answer: what it was sent is estimated and recorded.
+impl Drop for ClientStream {
+    fn drop(&mut self) {
+        if let Some(rec) = self.record.take() {
+            let usage = self.streamed_usage();
+            rec.end_early(&usage, STATUS_CLIENT_CLOSED);
+        }
+    }
+}
