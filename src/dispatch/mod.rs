@@ -20,7 +20,7 @@ use crate::config::policy::RetryPolicy;
 use crate::config::{DispatchConfig, ModelConfig};
 use crate::error::{ErrorClass, GatewayError, UpstreamError};
 use crate::providers::Providers;
-use crate::providers::keys::{Admission, KeyPool, Lease};
+use crate::providers::keys::{Admission, KeyPool, Lease, PoolKey};
 use crate::upstream::{self, Upstream};
 pub use relay::EventSink;
 pub use relay::RelayStream;
@@ -130,24 +130,11 @@ impl Dispatcher {
         let timeout = opts
             .timeout
             .map_or(policy.request_timeout, |t| t.min(policy.request_timeout));
-        let mut run = Run {
-            plan,
-            policy,
-            deadline: Instant::now() + timeout,
-            attempts: 0,
-            failures: 0,
-            delay: Duration::ZERO,
-            skipped: vec![false; plan.len()],
-            not_before: vec![None; plan.len()],
-            last: None,
-            saturated: None,
-            deadline_passed: false,
-        };
-        let prompt_tokens = opts.prompt_tokens;
+        let mut run = Run::new(plan, policy, Instant::now() + timeout);
         let output = req
             .max_output_tokens()
             .map_or(DEFAULT_OUTPUT_ESTIMATE, u64::from);
-        let tokens = prompt_tokens + output;
+        let tokens = opts.prompt_tokens + output;
         'cycle: while run.attempts < policy.max_attempts {
             let mut tried_any = false;
             let mut i = 0;
@@ -155,97 +142,19 @@ impl Dispatcher {
                 if run.attempts >= policy.max_attempts {
                     break 'cycle;
                 }
-                if run.skipped[i] {
-                    i += 1;
-                    continue;
-                }
-                let model = &plan[i];
-                let Some(pool) = self.providers.keys(model.provider.index) else {
-                    run.skipped[i] = true;
-                    i += 1;
-                    continue;
-                };
-                // The retry delay, or the provider's own short Retry-After.
-                let now = Instant::now();
-                let mut wait = run.delay;
-                if let Some(t) = run.not_before[i] {
-                    wait = wait.max(t.saturating_duration_since(now));
-                }
-                if now + wait >= run.deadline {
-                    run.deadline_passed = true;
-                    break 'cycle;
-                }
-                let budget =
-                    (run.deadline - now - wait).min(opts.latency_budget.unwrap_or(Duration::MAX));
-                let (queued, lease) = match pool.admit(tokens, budget) {
-                    Admission::Go(queued, lease) => (queued, lease),
-                    Admission::Saturated(free_in) => {
-                        tracing::debug!(provider = %model.provider.name, wait_ms = free_in.as_millis() as u64, "rate limit: candidate saturated, moving on");
-                        run.saturated = Some(run.saturated.map_or(free_in, |s| s.min(free_in)));
-                        run.skipped[i] = true;
-                        i += 1;
-                        continue;
+                match self.turn(&mut run, i, req, tokens, &opts).await {
+                    Turn::Skip => i += 1,
+                    Turn::Retry(step) => {
+                        tried_any = true;
+                        if matches!(step, Step::Next) {
+                            i += 1;
+                        }
                     }
-                    Admission::NoKeys => {
-                        run.skipped[i] = true;
-                        i += 1;
-                        continue;
-                    }
-                };
-                let wait = wait.max(queued);
-                if !wait.is_zero() {
-                    tokio::time::sleep(wait).await;
-                }
-                tried_any = true;
-                run.attempts += 1;
-                run.delay = Duration::ZERO;
-                let key = lease.key().clone();
-                let attempt = self.attempt(req, model, lease, pool.clone(), prompt_tokens);
-                let result = match tokio::time::timeout_at(run.deadline, attempt).await {
-                    Ok(r) => r,
-                    Err(_) => {
+                    Turn::Deadline => {
                         run.deadline_passed = true;
                         break 'cycle;
                     }
-                };
-                match result {
-                    Ok(outcome) => {
-                        let answered = Answered {
-                            model: model.clone(),
-                            attempts: run.attempts,
-                        };
-                        return Ok((outcome, answered));
-                    }
-                    Err(AttemptError::Client(error)) => {
-                        return Err(Failed {
-                            error,
-                            attempts: run.attempts,
-                        });
-                    }
-                    Err(AttemptError::Upstream(mut e)) => {
-                        e.provider = model.provider.name.to_string();
-                        redact(&mut e, key.secret().expose());
-                        tracing::warn!(
-                            provider = %model.provider.name,
-                            model = %model.name,
-                            key = key.fingerprint(),
-                            error = e.class.kind(),
-                            status = e.status,
-                            attempt = run.attempts,
-                            "upstream attempt failed"
-                        );
-                        match run.next_step(i, &e, pool) {
-                            Step::Same => {}
-                            Step::Next => i += 1,
-                            Step::Stop => {
-                                return Err(Failed {
-                                    error: e.into(),
-                                    attempts: run.attempts,
-                                });
-                            }
-                        }
-                        run.last = Some(e);
-                    }
+                    Turn::Done(result) => return result,
                 }
             }
             if !tried_any {
@@ -253,6 +162,74 @@ impl Dispatcher {
             }
         }
         Err(run.into_failure())
+    }
+
+    /// Candidate `i`'s turn: skipped, or waited for, admitted and tried once.
+    async fn turn(
+        &self,
+        run: &mut Run<'_>,
+        i: usize,
+        req: &ChatRequest,
+        tokens: u64,
+        opts: &RunOptions<'_>,
+    ) -> Turn {
+        if run.skipped[i] {
+            return Turn::Skip;
+        }
+        let plan = run.plan;
+        let model = &plan[i];
+        let Some(pool) = self.providers.keys(model.provider.index) else {
+            run.skipped[i] = true;
+            return Turn::Skip;
+        };
+        // The retry delay, or the provider's own short Retry-After.
+        let now = Instant::now();
+        let mut wait = run.delay;
+        if let Some(t) = run.not_before[i] {
+            wait = wait.max(t.saturating_duration_since(now));
+        }
+        if now + wait >= run.deadline {
+            return Turn::Deadline;
+        }
+        let budget = (run.deadline - now - wait).min(opts.latency_budget.unwrap_or(Duration::MAX));
+        let (queued, lease) = match pool.admit(tokens, budget) {
+            Admission::Go(queued, lease) => (queued, lease),
+            Admission::Saturated(free_in) => {
+                tracing::debug!(provider = %model.provider.name, wait_ms = free_in.as_millis() as u64, "rate limit: candidate saturated, moving on");
+                run.saturated = Some(run.saturated.map_or(free_in, |s| s.min(free_in)));
+                run.skipped[i] = true;
+                return Turn::Skip;
+            }
+            Admission::NoKeys => {
+                run.skipped[i] = true;
+                return Turn::Skip;
+            }
+        };
+        let wait = wait.max(queued);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        run.attempts += 1;
+        run.delay = Duration::ZERO;
+        let key = lease.key().clone();
+        let attempt = self.attempt(req, model, lease, pool.clone(), opts.prompt_tokens);
+        let Ok(result) = tokio::time::timeout_at(run.deadline, attempt).await else {
+            return Turn::Deadline;
+        };
+        match result {
+            Ok(outcome) => Turn::Done(Ok((
+                outcome,
+                Answered {
+                    model: model.clone(),
+                    attempts: run.attempts,
+                },
+            ))),
+            Err(AttemptError::Client(error)) => Turn::Done(Err(Failed {
+                error,
+                attempts: run.attempts,
+            })),
+            Err(AttemptError::Upstream(e)) => run.failed(i, e, &key, &pool),
+        }
     }
 
     async fn attempt(
@@ -340,6 +317,18 @@ impl Dispatcher {
     }
 }
 
+/// How a candidate's turn ended.
+enum Turn {
+    /// Not tried: skipped, saturated, or without keys.
+    Skip,
+    /// Tried and failed retryably: what to do next.
+    Retry(Step),
+    /// The request's deadline came first.
+    Deadline,
+    /// The request's answer or final failure.
+    Done(Result<(Outcome, Answered), Failed>),
+}
+
 /// What to do after a failed attempt.
 enum Step {
     /// Try the same candidate again at once (another key).
@@ -350,7 +339,49 @@ enum Step {
     Stop,
 }
 
-impl Run<'_> {
+impl<'p> Run<'p> {
+    fn new(plan: &'p [Arc<ModelConfig>], policy: &'p RetryPolicy, deadline: Instant) -> Self {
+        Self {
+            plan,
+            policy,
+            deadline,
+            attempts: 0,
+            failures: 0,
+            delay: Duration::ZERO,
+            skipped: vec![false; plan.len()],
+            not_before: vec![None; plan.len()],
+            last: None,
+            saturated: None,
+            deadline_passed: false,
+        }
+    }
+
+    /// Candidate `i`'s attempt failed upstream with `e`: logged (the key redacted,
+    /// named by fingerprint only), then retried, moved on from, or answered.
+    fn failed(&mut self, i: usize, mut e: UpstreamError, key: &PoolKey, pool: &KeyPool) -> Turn {
+        let model = &self.plan[i];
+        e.provider = model.provider.name.to_string();
+        redact(&mut e, key.secret().expose());
+        tracing::warn!(
+            provider = %model.provider.name,
+            model = %model.name,
+            key = key.fingerprint(),
+            error = e.class.kind(),
+            status = e.status,
+            attempt = self.attempts,
+            "upstream attempt failed"
+        );
+        let step = self.next_step(i, &e, pool);
+        if matches!(step, Step::Stop) {
+            return Turn::Done(Err(Failed {
+                error: e.into(),
+                attempts: self.attempts,
+            }));
+        }
+        self.last = Some(e);
+        Turn::Retry(step)
+    }
+
     /// Decides the next step after candidate `i` failed with `e`.
     fn next_step(&mut self, i: usize, e: &UpstreamError, pool: &KeyPool) -> Step {
         match e.class {
