@@ -46,82 +46,11 @@ impl Gateway {
         crate::metrics::init();
         let usage = Accounting::open(&config.usage, config.tenants.clone())
             .map_err(std::io::Error::other)?;
-        let keys = KeyStore::new(&config.keys);
-        for k in crate::usage::keys::load(&config.usage.database).map_err(std::io::Error::other)? {
-            if keys.contains_id(&k.id) {
-                tracing::warn!(key_id = %k.id, "a stored gateway key has the id of a config key; the config key wins");
-                continue;
-            }
-            keys.insert(
-                k.sha256,
-                &k.id,
-                &k.tenant,
-                &k.tier,
-                k.limits,
-                KeySource::Admin,
-            );
-        }
-        let upstream = Upstream::new();
+        let keys = load_keys(&config)?;
         let config = Arc::new(config);
-        let (scheduler, board) = SchedulerActor::new(config.clone());
-        let scheduler = Supervisor::start(|_| scheduler);
-        let providers = Arc::new(Providers::start(
-            &config,
-            scheduler.clone().recipient(),
-            &upstream,
-        ));
-        let reloader = KeyReloader {
-            providers: providers.clone(),
-            board: board.clone(),
-        };
-        let state = web::Data::new(AppState {
-            board,
-            scheduler,
-            dispatcher: Dispatcher::new(config.dispatch.clone(), upstream, providers),
-            cache: crate::cache::Cache::new(&config),
-            keys,
-            usage: usage.clone(),
-            reloader: crate::reload::Reloader::new(config.source.clone()),
-        });
+        let (state, reloader) = start_state(&config, keys, usage.clone());
         crate::scheduler::sample::spawn(state.board.clone(), state.dispatcher.providers().clone());
-        let metrics_apart = config.metrics_listen.is_some();
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .wrap_fn(api::middleware::request_id_and_access_log)
-                .configure(api::configure)
-                .configure(|cfg| {
-                    if !metrics_apart {
-                        api::configure_metrics(cfg);
-                    }
-                })
-        })
-        // Stream chunks are small writes: without TCP_NODELAY, Nagle holds each one
-        // back until the client's (delayed) ACK of the previous one, up to 40 ms.
-        .on_connect(|conn, _| {
-            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-                let _ = tcp.set_nodelay(true);
-            }
-        })
-        // A client that closes its connection mid-answer has hung up: end its request
-        // at once, which cancels the upstream call or stream. With half-closed
-        // connections allowed (actix's default) the hang-up is only noticed on the
-        // next write to the client, and a model between tokens would keep generating
-        // billed tokens for nobody until then. No LLM client half-closes to mean
-        // "request complete" (HTTP/1.1 frames requests by length).
-        .h1_allow_half_closed(false)
-        .disable_signals();
-        if let Some(n) = config.workers {
-            server = server.workers(n);
-        }
-        for l in listeners {
-            server = server.listen(l)?;
-        }
-        let addr = server
-            .addrs()
-            .first()
-            .copied()
-            .ok_or_else(|| std::io::Error::other("gateway bound no address"))?;
+        let (server, addr) = serve_api(state, &config, listeners)?;
         let (metrics_server, metrics_addr) = match metrics_listeners {
             Some(listeners) => {
                 let (server, addr) = serve_metrics(listeners)?;
@@ -129,7 +58,6 @@ impl Gateway {
             }
             None => (None, None),
         };
-        let server = server.run();
         let handle = server.handle();
         Ok(Self {
             addr,
@@ -200,6 +128,109 @@ impl Gateway {
     }
 }
 
+/// The config's gateway keys, then the ones created through the admin API (stored in
+/// the usage database); a config key wins over a stored one with its id.
+fn load_keys(config: &Config) -> std::io::Result<KeyStore> {
+    let keys = KeyStore::new(&config.keys);
+    for k in crate::usage::keys::load(&config.usage.database).map_err(std::io::Error::other)? {
+        if keys.contains_id(&k.id) {
+            tracing::warn!(key_id = %k.id, "a stored gateway key has the id of a config key; the config key wins");
+            continue;
+        }
+        keys.insert(
+            k.sha256,
+            &k.id,
+            &k.tenant,
+            &k.tier,
+            k.limits,
+            KeySource::Admin,
+        );
+    }
+    Ok(keys)
+}
+
+/// Starts the scheduler and provider actors and gathers what the handlers share.
+fn start_state(
+    config: &Arc<Config>,
+    keys: KeyStore,
+    usage: Arc<Accounting>,
+) -> (web::Data<AppState>, KeyReloader) {
+    let upstream = Upstream::new();
+    let (scheduler, board) = SchedulerActor::new(config.clone());
+    let scheduler = Supervisor::start(|_| scheduler);
+    let providers = Arc::new(Providers::start(
+        config,
+        scheduler.clone().recipient(),
+        &upstream,
+    ));
+    let reloader = KeyReloader {
+        providers: providers.clone(),
+        board: board.clone(),
+    };
+    let state = web::Data::new(AppState {
+        board,
+        scheduler,
+        dispatcher: Dispatcher::new(config.dispatch.clone(), upstream, providers),
+        cache: crate::cache::Cache::new(config),
+        keys,
+        usage,
+        reloader: crate::reload::Reloader::new(config.source.clone()),
+    });
+    (state, reloader)
+}
+
+/// Builds the gateway's HTTP server on `listeners` (with `/metrics` unless it has a
+/// listener of its own).
+fn serve_api(
+    state: web::Data<AppState>,
+    config: &Config,
+    listeners: Vec<TcpListener>,
+) -> std::io::Result<(Server, SocketAddr)> {
+    let metrics_apart = config.metrics_listen.is_some();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap_fn(api::middleware::request_id_and_access_log)
+            .configure(api::configure)
+            .configure(|cfg| {
+                if !metrics_apart {
+                    api::configure_metrics(cfg);
+                }
+            })
+    })
+    // Stream chunks are small writes: without TCP_NODELAY, Nagle holds each one
+    // back until the client's (delayed) ACK of the previous one, up to 40 ms.
+    .on_connect(|conn, _| {
+        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            let _ = tcp.set_nodelay(true);
+        }
+    })
+    // A client that closes its connection mid-answer has hung up: end its request
+    // at once, which cancels the upstream call or stream. With half-closed
+    // connections allowed (actix's default) the hang-up is only noticed on the
+    // next write to the client, and a model between tokens would keep generating
+    // billed tokens for nobody until then. No LLM client half-closes to mean
+    // "request complete" (HTTP/1.1 frames requests by length).
+    .h1_allow_half_closed(false)
+    .disable_signals();
+    if let Some(n) = config.workers {
+        server = server.workers(n);
+    }
+    for l in listeners {
+        server = server.listen(l)?;
+    }
+    let addr = first_addr(server.addrs(), "gateway bound no address")?;
+    Ok((server.run(), addr))
+}
+
+/// The first of a server's bound addresses, or `missing` as the error.
+fn first_addr(addrs: Vec<SocketAddr>, missing: &str) -> std::io::Result<SocketAddr> {
+    addrs
+        .first()
+        .copied()
+        .ok_or_else(|| std::io::Error::other(missing))
+}
+
 /// Worker threads of the separate metrics listener: one scrape at a time is plenty.
 const METRICS_WORKERS: usize = 1;
 
@@ -211,11 +242,7 @@ fn serve_metrics(listeners: Vec<TcpListener>) -> std::io::Result<(Server, Socket
     for l in listeners {
         server = server.listen(l)?;
     }
-    let addr = server
-        .addrs()
-        .first()
-        .copied()
-        .ok_or_else(|| std::io::Error::other("metrics listener bound no address"))?;
+    let addr = first_addr(server.addrs(), "metrics listener bound no address")?;
     Ok((server.run(), addr))
 }
 

@@ -1,6 +1,6 @@
 //! The `switchyard` command line: serve, demo, mock, check-config.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -12,6 +12,9 @@ use switchyard::mock::{MockServer, MockState};
 const DEMO_KEY: &str = "sk-switchyard-demo";
 /// Demo admin token; demo only.
 const DEMO_ADMIN_TOKEN: &str = "switchyard-admin-demo";
+/// The request body of the demo's example `curl`.
+const DEMO_BODY: &str =
+    r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}"#;
 /// The embedded demo's usage ledger, in the system temp directory.
 const DEMO_USAGE_DB: &str = "switchyard-demo-usage.db";
 
@@ -127,76 +130,92 @@ fn reload_keys_on_sighup(reloader: switchyard::reload::KeyReloader) {
 
 async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
     match command {
-        Command::Serve { config, listen } => {
-            let config = Config::load(&config, None)?;
-            let listen = listen.unwrap_or_else(|| config.listen.clone());
-            let gateway = Gateway::bind(config, &listen)?;
-            tracing::info!(addr = %gateway.addr, "switchyard listening");
-            reload_keys_on_sighup(gateway.key_reloader());
-            if let Some(addr) = gateway.metrics_addr {
-                tracing::info!(%addr, "metrics listening");
-            }
-            stop_on_signal(gateway.handle());
-            gateway.run().await?;
+        Command::Serve { config, listen } => serve(&config, listen).await,
+        Command::Demo { listen, config } => demo(&listen, config).await,
+        Command::Mock { listen } => mock(&listen).await,
+        Command::CheckConfig { file } => check_config(&file),
+    }
+}
+
+/// `switchyard serve`: the gateway with a config file, until a stop signal.
+async fn serve(config: &Path, listen: Option<String>) -> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::load(config, None)?;
+    let listen = listen.unwrap_or_else(|| config.listen.clone());
+    let gateway = Gateway::bind(config, &listen)?;
+    tracing::info!(addr = %gateway.addr, "switchyard listening");
+    reload_keys_on_sighup(gateway.key_reloader());
+    if let Some(addr) = gateway.metrics_addr {
+        tracing::info!(%addr, "metrics listening");
+    }
+    stop_on_signal(gateway.handle());
+    gateway.run().await?;
+    Ok(())
+}
+
+/// `switchyard demo`: the gateway in front of the simulated providers, until a stop
+/// signal.
+async fn demo(listen: &str, config: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
+    let mock = MockServer::start("127.0.0.1:0", MockState::demo_set()).await?;
+    let host = mock.host();
+    let config = match config {
+        Some(path) => Config::load(&path, Some(&host))?,
+        None => {
+            let mut c = Config::from_toml(switchyard::DEMO_CONFIG, None, Some(&host))?;
+            // The embedded demo keeps its ledger out of the working directory.
+            c.usage.database = std::env::temp_dir().join(DEMO_USAGE_DB);
+            c
         }
-        Command::Demo { listen, config } => {
-            let mock = MockServer::start("127.0.0.1:0", MockState::demo_set()).await?;
-            let host = mock.host();
-            let config = match config {
-                Some(path) => Config::load(&path, Some(&host))?,
-                None => {
-                    let mut c = Config::from_toml(switchyard::DEMO_CONFIG, None, Some(&host))?;
-                    // The embedded demo keeps its ledger out of the working directory.
-                    c.usage.database = std::env::temp_dir().join(DEMO_USAGE_DB);
-                    c
-                }
-            };
-            let gateway = Gateway::bind(config, &listen)?;
-            reload_keys_on_sighup(gateway.key_reloader());
-            let url = gateway.url();
-            let metrics_url = match gateway.metrics_addr {
-                Some(addr) => format!("http://{addr}/metrics"),
-                None => format!("{url}/metrics"),
-            };
-            announce(&format!(
-                "Switchyard demo: gateway at {url}/v1 in front of six simulated providers (control: http://{host}/_mock)\n\
-                 gateway key: {DEMO_KEY}    admin token: {DEMO_ADMIN_TOKEN}    metrics: {metrics_url}\n\
-                 try:\n  curl {url}/v1/chat/completions -H 'Authorization: Bearer {DEMO_KEY}' \
-                 -H 'Content-Type: application/json' \
-                 -d '{{\"model\":\"gpt-4o-mini\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello!\"}}]}}'\n"
-            ));
-            stop_on_signal(gateway.handle());
-            gateway.run().await?;
-        }
-        Command::Mock { listen } => {
-            let mock = MockServer::start(&listen, MockState::default_set()).await?;
-            let mut lines = format!("simulated providers at http://{}\n", mock.host());
-            for name in mock.state.providers.keys() {
-                if let Some(url) = mock.base_url(name) {
-                    lines.push_str(&format!("  {name:<10} {url}\n"));
-                }
-            }
-            lines.push_str(&format!("  control    http://{}/_mock\n", mock.host()));
-            announce(&lines);
-            let _ = tokio::signal::ctrl_c().await;
-            mock.stop().await;
-        }
-        Command::CheckConfig { file } => {
-            // `{mock}` base URLs are checked as if the simulated providers ran locally.
-            let config = Config::load(&file, Some("127.0.0.1:9090"))?;
-            for w in &config.warnings {
-                eprintln!("warning: {w}");
-            }
-            announce(&format!(
-                "{}: ok ({} providers, {} models, {} routes, {} gateway keys)\n",
-                file.display(),
-                config.providers.len(),
-                config.models.len(),
-                config.routes.len(),
-                config.keys.len()
-            ));
+    };
+    let gateway = Gateway::bind(config, listen)?;
+    reload_keys_on_sighup(gateway.key_reloader());
+    let url = gateway.url();
+    let metrics_url = match gateway.metrics_addr {
+        Some(addr) => format!("http://{addr}/metrics"),
+        None => format!("{url}/metrics"),
+    };
+    announce(&format!(
+        "Switchyard demo: gateway at {url}/v1 in front of six simulated providers (control: http://{host}/_mock)\n\
+         gateway key: {DEMO_KEY}    admin token: {DEMO_ADMIN_TOKEN}    metrics: {metrics_url}\n\
+         try:\n  curl {url}/v1/chat/completions -H 'Authorization: Bearer {DEMO_KEY}' \
+         -H 'Content-Type: application/json' \
+         -d '{DEMO_BODY}'\n"
+    ));
+    stop_on_signal(gateway.handle());
+    gateway.run().await?;
+    Ok(())
+}
+
+/// `switchyard mock`: only the simulated providers, until ctrl-c.
+async fn mock(listen: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let mock = MockServer::start(listen, MockState::default_set()).await?;
+    let mut lines = format!("simulated providers at http://{}\n", mock.host());
+    for name in mock.state.providers.keys() {
+        if let Some(url) = mock.base_url(name) {
+            lines.push_str(&format!("  {name:<10} {url}\n"));
         }
     }
+    lines.push_str(&format!("  control    http://{}/_mock\n", mock.host()));
+    announce(&lines);
+    let _ = tokio::signal::ctrl_c().await;
+    mock.stop().await;
+    Ok(())
+}
+
+/// `switchyard check-config`: validates a config file and prints its warnings.
+fn check_config(file: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    // `{mock}` base URLs are checked as if the simulated providers ran locally.
+    let config = Config::load(file, Some("127.0.0.1:9090"))?;
+    for w in &config.warnings {
+        eprintln!("warning: {w}");
+    }
+    announce(&format!(
+        "{}: ok ({} providers, {} models, {} routes, {} gateway keys)\n",
+        file.display(),
+        config.providers.len(),
+        config.models.len(),
+        config.routes.len(),
+        config.keys.len()
+    ));
     Ok(())
 }
 

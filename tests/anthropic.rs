@@ -4,11 +4,13 @@
 //! `conformance.rs`; here: `parallel_tool_calls: false`, usage (cache tokens) against
 //! the mock's own numbers, 529 overloads, the mock's API checks and the heartbeat.
 
+mod common;
+
+use common::{TestEnv, send_json};
 use serde_json::{Value, json};
-use switchyard::app::Gateway;
 use switchyard::config::ProviderKind;
 use switchyard::config::{Config, Secret};
-use switchyard::mock::{Format, MockServer, MockState};
+use switchyard::mock::Format;
 
 const GATEWAY_KEY: &str = "sk-test-anthropic";
 const MODEL: &str = "claude-haiku-4-5";
@@ -39,97 +41,40 @@ key = { value = "sk-test-anthropic" }
 tenant = "test"
 "#;
 
-struct Setup {
-    mock: MockServer,
-    gateway: Gateway,
-    http: reqwest::Client,
-    /// The usage ledger's folder, removed with the test.
-    _ledger: tempfile::TempDir,
+/// The simulated Anthropic provider and a gateway in front of it.
+async fn start() -> TestEnv {
+    TestEnv::start_with_providers(&[("anthropic", Format::Anthropic)], CONFIG).await
 }
 
-async fn start() -> Setup {
-    let mock = MockServer::start(
-        "127.0.0.1:0",
-        MockState::new(&[("anthropic", Format::Anthropic)]),
+/// A chat call with the test key.
+async fn chat(env: &TestEnv, body: &Value) -> reqwest::Response {
+    env.chat_request_as(GATEWAY_KEY, body)
+        .send()
+        .await
+        .expect("the gateway answers")
+}
+
+/// A non-stream chat call that must succeed; its JSON completion.
+async fn chat_json(env: &TestEnv, body: &Value) -> Value {
+    let (status, _, json) = send_json(env.chat_request_as(GATEWAY_KEY, body)).await;
+    assert_eq!(status, 200);
+    json
+}
+
+/// An Anthropic request sent straight to the mock, bypassing the gateway.
+async fn direct(env: &TestEnv, headers: &[(&str, &str)], body: &Value) -> (u16, Value) {
+    let mut rb = env
+        .client
+        .post(format!("{}/anthropic/v1/messages", env.mock_url))
+        .json(body);
+    for (name, value) in headers {
+        rb = rb.header(*name, *value);
+    }
+    let resp = rb.send().await.expect("the mock answers");
+    (
+        resp.status().as_u16(),
+        resp.json().await.expect("a JSON answer"),
     )
-    .await
-    .expect("the mock starts");
-    let mut config =
-        Config::from_toml(CONFIG, None, Some(&mock.host())).expect("the config is valid");
-    let ledger = tempfile::tempdir().expect("temp dir");
-    config.usage.database = ledger.path().join("usage.db");
-    let gateway = Gateway::bind(config, "127.0.0.1:0")
-        .expect("the gateway binds")
-        .spawn();
-    Setup {
-        mock,
-        gateway,
-        http: reqwest::Client::new(),
-        _ledger: ledger,
-    }
-}
-
-impl Setup {
-    async fn chat(&self, body: &Value) -> reqwest::Response {
-        self.http
-            .post(format!("{}/v1/chat/completions", self.gateway.url()))
-            .bearer_auth(GATEWAY_KEY)
-            .json(body)
-            .send()
-            .await
-            .expect("the gateway answers")
-    }
-
-    async fn chat_json(&self, body: &Value) -> Value {
-        let resp = self.chat(body).await;
-        assert_eq!(resp.status(), 200);
-        resp.json().await.expect("a JSON completion")
-    }
-
-    /// An Anthropic request sent straight to the mock, bypassing the gateway.
-    async fn direct(&self, headers: &[(&str, &str)], body: &Value) -> (u16, Value) {
-        let mut rb = self
-            .http
-            .post(format!("http://{}/anthropic/v1/messages", self.mock.host()))
-            .json(body);
-        for (name, value) in headers {
-            rb = rb.header(*name, *value);
-        }
-        let resp = rb.send().await.expect("the mock answers");
-        (
-            resp.status().as_u16(),
-            resp.json().await.expect("a JSON answer"),
-        )
-    }
-
-    async fn patch_mock(&self, knobs: Value) {
-        let resp = self
-            .http
-            .patch(format!(
-                "http://{}/_mock/providers/anthropic",
-                self.mock.host()
-            ))
-            .json(&knobs)
-            .send()
-            .await
-            .expect("the mock control endpoint answers");
-        assert_eq!(resp.status(), 200);
-    }
-
-    async fn mock_requests(&self) -> u64 {
-        let state: Value = self
-            .http
-            .get(format!("http://{}/_mock", self.mock.host()))
-            .send()
-            .await
-            .expect("the mock control endpoint answers")
-            .json()
-            .await
-            .expect("a JSON report");
-        state["providers"]["anthropic"]["requests"]
-            .as_u64()
-            .expect("a request counter")
-    }
 }
 
 const AUTH: [(&str, &str); 2] = [
@@ -155,7 +100,7 @@ async fn parallel_tool_calls_false_yields_one_call() {
     let s = start().await;
     let ask = json!({"model": MODEL, "tools": weather_tools(), "parallel_tool_calls": false,
         "messages": [{"role": "user", "content": "What is the weather in Paris and Rome?"}]});
-    let single = s.chat_json(&ask).await;
+    let single = chat_json(&s, &ask).await;
     let calls = single["choices"][0]["message"]["tool_calls"]
         .as_array()
         .expect("tool_calls");
@@ -166,15 +111,15 @@ async fn parallel_tool_calls_false_yields_one_call() {
 #[actix_web::test]
 async fn usage_matches_what_the_provider_reported() {
     let s = start().await;
-    let (status, direct) = s
-        .direct(
-            &AUTH,
-            &json!({"model": MODEL, "max_tokens": 8192, "system": "Be brief.",
+    let (status, reported) = direct(
+        &s,
+        &AUTH,
+        &json!({"model": MODEL, "max_tokens": 8192, "system": "Be brief.",
                 "messages": [{"role": "user", "content": "Count my tokens"}]}),
-        )
-        .await;
+    )
+    .await;
     assert_eq!(status, 200);
-    let u = &direct["usage"];
+    let u = &reported["usage"];
     let prompt = u["input_tokens"].as_u64().unwrap()
         + u["cache_creation_input_tokens"].as_u64().unwrap()
         + u["cache_read_input_tokens"].as_u64().unwrap();
@@ -183,7 +128,7 @@ async fn usage_matches_what_the_provider_reported() {
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Count my tokens"}
     ]});
-    let body = s.chat_json(&request).await;
+    let body = chat_json(&s, &request).await;
     assert_eq!(body["usage"]["prompt_tokens"], prompt);
     assert_eq!(body["usage"]["completion_tokens"], output);
     assert_eq!(body["usage"]["total_tokens"], prompt + output);
@@ -192,7 +137,7 @@ async fn usage_matches_what_the_provider_reported() {
     let mut streamed = request.clone();
     streamed["stream"] = json!(true);
     streamed["stream_options"] = json!({"include_usage": true});
-    let data = sse_data(&s.chat(&streamed).await.text().await.unwrap());
+    let data = sse_data(&chat(&s, &streamed).await.text().await.unwrap());
     let usage = &data[data.len() - 2]["usage"];
     assert_eq!(usage, &body["usage"]);
 }
@@ -200,10 +145,13 @@ async fn usage_matches_what_the_provider_reported() {
 #[actix_web::test]
 async fn overloaded_anthropic_is_a_503_with_an_openai_error_body() {
     let s = start().await;
-    s.patch_mock(json!({"overload_rate": 1.0})).await;
-    let resp = s
-        .chat(&json!({"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]}))
+    s.mock_patch("anthropic", json!({"overload_rate": 1.0}))
         .await;
+    let resp = chat(
+        &s,
+        &json!({"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]}),
+    )
+    .await;
     assert_eq!(resp.status(), 503);
     assert_eq!(resp.headers()["x-switchyard-attempts"], "2");
     let body: Value = resp.json().await.unwrap();
@@ -216,7 +164,7 @@ async fn overloaded_anthropic_is_a_503_with_an_openai_error_body() {
             .contains("anthropic is overloaded")
     );
     // Overload is retryable: both attempts reached the provider.
-    assert_eq!(s.mock_requests().await, 2);
+    assert_eq!(s.upstream_requests("anthropic").await, 2);
 }
 
 #[actix_web::test]
@@ -224,12 +172,12 @@ async fn the_mock_enforces_the_real_api_checks() {
     let s = start().await;
     let ok =
         json!({"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": "Hi"}]});
-    let (status, body) = s.direct(&AUTH[1..], &ok).await;
+    let (status, body) = direct(&s, &AUTH[1..], &ok).await;
     assert_eq!(
         (status, body["error"]["type"].as_str()),
         (401, Some("authentication_error"))
     );
-    let (status, body) = s.direct(&AUTH[..1], &ok).await;
+    let (status, body) = direct(&s, &AUTH[..1], &ok).await;
     assert_eq!(status, 400);
     assert_eq!(
         body["error"]["message"],
@@ -237,20 +185,20 @@ async fn the_mock_enforces_the_real_api_checks() {
     );
     let mut no_max = ok.clone();
     no_max.as_object_mut().unwrap().remove("max_tokens");
-    let (status, body) = s.direct(&AUTH, &no_max).await;
+    let (status, body) = direct(&s, &AUTH, &no_max).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["message"], "max_tokens: Field required");
     let mut system_role = ok.clone();
     system_role["messages"] =
         json!([{"role": "system", "content": "S"}, {"role": "user", "content": "Hi"}]);
-    assert_eq!(s.direct(&AUTH, &system_role).await.0, 400);
+    assert_eq!(direct(&s, &AUTH, &system_role).await.0, 400);
     let mut orphan = ok.clone();
     orphan["messages"] = json!([
         {"role": "user", "content": "Hi"},
         {"role": "assistant", "content": "Hello"},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_X", "content": "1"}]}
     ]);
-    let (status, body) = s.direct(&AUTH, &orphan).await;
+    let (status, body) = direct(&s, &AUTH, &orphan).await;
     assert_eq!(status, 400);
     assert!(
         body["error"]["message"]
@@ -258,8 +206,8 @@ async fn the_mock_enforces_the_real_api_checks() {
             .unwrap()
             .contains("unexpected `tool_use_id` found in `tool_result` blocks: toolu_X")
     );
-    let (status, body) = s
-        .direct(
+    let (status, body) = direct(
+            &s,
             &AUTH,
             &json!({"model": MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": "[[blocked]]"}]}),
         )
@@ -276,7 +224,7 @@ async fn the_adapter_heartbeat_reaches_the_mock_model_list() {
     let up = ProviderKind::Anthropic
         .adapter()
         .heartbeat_request(provider, &Secret::new("sk-mock-anthropic"));
-    let mut rb = s.http.get(&up.url);
+    let mut rb = s.client.get(&up.url);
     for (name, value) in up.headers {
         rb = rb.header(name, value);
     }

@@ -5,10 +5,13 @@
 //! on Gemini 3 (which rejects a replayed call that lost its thoughtSignature) and a
 //! safety block.
 
+mod common;
+
+use common::{TestEnv, send_json};
 use serde_json::{Value, json};
-use switchyard::app::Gateway;
-use switchyard::config::Config;
-use switchyard::mock::{MockServer, MockState};
+
+/// The gateway key of [`CONFIG`].
+const KEY: &str = "sk-test";
 
 const CONFIG: &str = r#"
 [dispatch]
@@ -43,68 +46,30 @@ key = { value = "sk-test" }
 tenant = "test"
 "#;
 
-/// A simulated Gemini and a gateway in front of it.
-struct Env {
-    /// Kept so the simulated provider lives as long as the test.
-    _mock: MockServer,
-    gateway: Gateway,
-    http: reqwest::Client,
-    /// The usage ledger's folder, removed with the test.
-    _ledger: tempfile::TempDir,
+/// A non-stream chat call: status and JSON body.
+async fn chat_json(env: &TestEnv, body: Value) -> (u16, Value) {
+    let (status, _, json) = send_json(env.chat_request_as(KEY, &body)).await;
+    (status.as_u16(), json)
 }
 
-impl Env {
-    async fn start() -> Self {
-        let mock = MockServer::start("127.0.0.1:0", MockState::default_set())
-            .await
-            .expect("mock starts");
-        let mut config =
-            Config::from_toml(CONFIG, None, Some(&mock.host())).expect("config is valid");
-        let ledger = tempfile::tempdir().expect("temp dir");
-        config.usage.database = ledger.path().join("usage.db");
-        let gateway = Gateway::bind(config, "127.0.0.1:0")
-            .expect("gateway binds")
-            .spawn();
-        Self {
-            _mock: mock,
-            gateway,
-            http: reqwest::Client::new(),
-            _ledger: ledger,
-        }
-    }
-
-    async fn chat(&self, body: Value) -> reqwest::Response {
-        self.http
-            .post(format!("{}/v1/chat/completions", self.gateway.url()))
-            .bearer_auth("sk-test")
-            .json(&body)
-            .send()
-            .await
-            .expect("gateway answers")
-    }
-
-    async fn chat_json(&self, body: Value) -> (u16, Value) {
-        let resp = self.chat(body).await;
-        (
-            resp.status().as_u16(),
-            resp.json().await.expect("a JSON body"),
-        )
-    }
-
-    /// The `data:` payloads of a streamed answer; asserts it ends with `[DONE]`.
-    async fn chat_stream(&self, body: Value) -> Vec<Value> {
-        let resp = self.chat(body).await;
-        assert_eq!(resp.status().as_u16(), 200);
-        let text = resp.text().await.expect("a text body");
-        assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
-        text.split("\n\n")
-            .filter(|e| !e.is_empty() && *e != "data: [DONE]")
-            .map(|e| {
-                let data = e.strip_prefix("data: ").expect("a data line");
-                serde_json::from_str(data).expect("a JSON chunk")
-            })
-            .collect()
-    }
+/// The `data:` payloads of a streamed answer; asserts it ends with `[DONE]` and that
+/// every event is a `data: ` line (stricter than [`TestEnv::chat_stream`]).
+async fn chat_stream(env: &TestEnv, body: Value) -> Vec<Value> {
+    let resp = env
+        .chat_request_as(KEY, &body)
+        .send()
+        .await
+        .expect("gateway answers");
+    assert_eq!(resp.status().as_u16(), 200);
+    let text = resp.text().await.expect("a text body");
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    text.split("\n\n")
+        .filter(|e| !e.is_empty() && *e != "data: [DONE]")
+        .map(|e| {
+            let data = e.strip_prefix("data: ").expect("a data line");
+            serde_json::from_str(data).expect("a JSON chunk")
+        })
+        .collect()
 }
 
 fn weather_tool() -> Value {
@@ -114,11 +79,13 @@ fn weather_tool() -> Value {
 
 #[actix_web::test]
 async fn tool_call_round_trip_keeps_the_thought_signature() {
-    let env = Env::start().await;
+    let env = TestEnv::start(CONFIG).await;
     let question = json!({"role": "user", "content": "What is the weather in Paris?"});
-    let (status, v) = env
-        .chat_json(json!({"model": "gemini-3-pro-preview", "messages": [question], "tools": weather_tool()}))
-        .await;
+    let (status, v) = chat_json(
+        &env,
+        json!({"model": "gemini-3-pro-preview", "messages": [question], "tools": weather_tool()}),
+    )
+    .await;
     assert_eq!(status, 200, "{v}");
     let choice = &v["choices"][0];
     assert_eq!(choice["finish_reason"], "tool_calls");
@@ -135,7 +102,7 @@ async fn tool_call_round_trip_keeps_the_thought_signature() {
             {"role": "tool", "tool_call_id": id, "content": "18C"}
         ]})
     };
-    let (status, v) = env.chat_json(answer(call.clone())).await;
+    let (status, v) = chat_json(&env, answer(call.clone())).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(
         v["choices"][0]["message"]["content"],
@@ -145,7 +112,7 @@ async fn tool_call_round_trip_keeps_the_thought_signature() {
     // The same call under an id that lost the signature: Gemini 3 refuses it.
     let mut stripped = call;
     stripped["id"] = json!("call_plain");
-    let (status, v) = env.chat_json(answer(stripped)).await;
+    let (status, v) = chat_json(&env, answer(stripped)).await;
     assert_eq!(status, 400);
     assert!(
         v["error"]["message"]
@@ -157,15 +124,15 @@ async fn tool_call_round_trip_keeps_the_thought_signature() {
 
 #[actix_web::test]
 async fn safety_block_is_content_filter() {
-    let env = Env::start().await;
+    let env = TestEnv::start(CONFIG).await;
     let ask = json!({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "Say [[blocked]]"}]});
-    let (status, v) = env.chat_json(ask.clone()).await;
+    let (status, v) = chat_json(&env, ask.clone()).await;
     assert_eq!(status, 200);
     assert_eq!(v["choices"][0]["finish_reason"], "content_filter");
     assert_eq!(v["choices"][0]["message"]["content"], "");
     let mut streamed = ask;
     streamed["stream"] = json!(true);
-    let chunks = env.chat_stream(streamed).await;
+    let chunks = chat_stream(&env, streamed).await;
     assert_eq!(
         chunks.last().unwrap()["choices"][0]["finish_reason"],
         "content_filter"

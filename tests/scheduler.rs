@@ -10,10 +10,11 @@
 
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::TestEnv;
 use serde_json::{Value, json};
-use switchyard::app::Gateway;
-use switchyard::config::Config;
-use switchyard::mock::{Format, MockServer, MockState};
+use switchyard::mock::Format;
 
 const KEY: &str = "sk-test";
 const FREE_KEY: &str = "sk-test-free";
@@ -36,7 +37,8 @@ enabled = false
 
 [health]
 heartbeat_interval_ms = 100
-heartbeat_timeout_ms = 1000
+# Generous: a heartbeat is answered at once, a loaded machine may still stall one.
+heartbeat_timeout_ms = 5000
 heartbeat_failure_threshold = 2
 publish_interval_ms = 50
 latency_window_ms = 3000
@@ -118,12 +120,16 @@ tier = "free"
     )
 }
 
-struct Env {
-    mock: MockServer,
-    url: String,
-    http: reqwest::Client,
-    /// The usage ledger's folder, removed with the test.
-    _ledger: tempfile::TempDir,
+/// A [`TestEnv`] with the four providers of [`config`], and the scheduler's own
+/// helpers (requests to `auto` with a chosen key and headers, the admin API).
+struct Env(TestEnv);
+
+impl std::ops::Deref for Env {
+    type Target = TestEnv;
+
+    fn deref(&self) -> &TestEnv {
+        &self.0
+    }
 }
 
 impl Env {
@@ -134,31 +140,18 @@ impl Env {
             ("premium", Format::OpenAi),
             ("open", Format::OpenAi),
         ];
-        let mock = MockServer::start("127.0.0.1:0", MockState::new(&specs))
-            .await
-            .unwrap();
-        let mut cfg = Config::from_toml(&config(extra), None, Some(&mock.host())).unwrap();
-        let ledger = tempfile::tempdir().unwrap();
-        cfg.usage.database = ledger.path().join("usage.db");
-        let gw = Gateway::bind(cfg, "127.0.0.1:0").unwrap().spawn();
-        let env = Self {
-            url: gw.url(),
-            mock,
-            http: reqwest::Client::new(),
-            _ledger: ledger,
-        };
+        let env = Self(TestEnv::start_with_providers(&specs, &config(extra)).await);
         // Cheap-and-slow versus dear-and-fast, in measurements as in priors.
-        env.knobs("cheap", json!({"latency_ms": 200})).await;
-        env.knobs("fast", json!({"latency_ms": 10})).await;
+        env.mock_patch("cheap", json!({"latency_ms": 200})).await;
+        env.mock_patch("fast", json!({"latency_ms": 10})).await;
         env
     }
 
     async fn chat_as(&self, key: &str, headers: &[(&str, &str)]) -> reqwest::Response {
-        let mut rb = self
-            .http
-            .post(format!("{}/v1/chat/completions", self.url))
-            .bearer_auth(key)
-            .json(&json!({"model": "auto", "messages": [{"role": "user", "content": "Hi"}]}));
+        let mut rb = self.chat_request_as(
+            key,
+            &json!({"model": "auto", "messages": [{"role": "user", "content": "Hi"}]}),
+        );
         for (k, v) in headers {
             rb = rb.header(*k, *v);
         }
@@ -182,41 +175,14 @@ impl Env {
         body: Option<Value>,
     ) -> (u16, Value) {
         let mut rb = self
-            .http
-            .request(method, format!("{}{}", self.url, path))
+            .client
+            .request(method, self.url(path))
             .bearer_auth(ADMIN);
         if let Some(b) = body {
             rb = rb.json(&b);
         }
         let r = rb.send().await.unwrap();
         (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn knobs(&self, provider: &str, knobs: Value) {
-        let r = self
-            .http
-            .patch(format!(
-                "http://{}/_mock/providers/{provider}",
-                self.mock.host()
-            ))
-            .json(&knobs)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-    }
-
-    async fn mock_requests(&self, provider: &str) -> u64 {
-        let v: Value = self
-            .http
-            .get(format!("http://{}/_mock", self.mock.host()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["providers"][provider]["requests"].as_u64().unwrap()
     }
 
     /// Polls `GET /admin/providers` until `pred` holds for provider `name` (30 s bound).
@@ -367,8 +333,8 @@ async fn hard_limits_skip_candidates_or_explain_why_none_fits() {
 async fn admin_api_needs_the_token_and_validates_weights() {
     let env = Env::start("").await;
     let r = env
-        .http
-        .get(format!("{}/admin/providers", env.url))
+        .client
+        .get(env.url("/admin/providers"))
         .send()
         .await
         .unwrap();
@@ -376,8 +342,8 @@ async fn admin_api_needs_the_token_and_validates_weights() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["type"], "invalid_request_error");
     let r = env
-        .http
-        .get(format!("{}/admin/providers", env.url))
+        .client
+        .get(env.url("/admin/providers"))
         .bearer_auth(KEY)
         .send()
         .await
@@ -429,12 +395,13 @@ async fn admin_api_needs_the_token_and_validates_weights() {
 #[actix_web::test]
 async fn failing_heartbeats_open_the_circuit_and_recovery_closes_it() {
     let env = Env::start("[scheduler]\nexploration = 0.0\n").await;
-    env.knobs("fast", json!({"heartbeat_fail": true})).await;
+    env.mock_patch("fast", json!({"heartbeat_fail": true}))
+        .await;
     let p = env
         .wait_provider("fast", "open", |p| p["circuit"] == "open")
         .await;
     assert_eq!(p["open_cause"], "heartbeats");
-    let before = env.mock_requests("fast").await;
+    let before = env.upstream_requests("fast").await;
     for _ in 0..5 {
         assert_eq!(
             env.provider(&[("x-switchyard-weights", "price=0,latency=1")])
@@ -443,11 +410,12 @@ async fn failing_heartbeats_open_the_circuit_and_recovery_closes_it() {
         );
     }
     assert_eq!(
-        env.mock_requests("fast").await,
+        env.upstream_requests("fast").await,
         before,
         "an open circuit gets no traffic"
     );
-    env.knobs("fast", json!({"heartbeat_fail": false})).await;
+    env.mock_patch("fast", json!({"heartbeat_fail": false}))
+        .await;
     env.wait_provider("fast", "closed", |p| p["circuit"] == "closed")
         .await;
     assert_eq!(
@@ -492,7 +460,7 @@ async fn a_crashed_provider_actor_is_restarted_and_serving_continues() {
 async fn free_and_paid_tiers_follow_their_own_fallbacks() {
     let env = Env::start("[scheduler]\nexploration = 0.0\n").await;
     for p in ["cheap", "fast"] {
-        env.knobs(p, json!({"error_rate": 1.0, "error_status": 503}))
+        env.mock_patch(p, json!({"error_rate": 1.0, "error_status": 503}))
             .await;
     }
     let paid = env.chat_as(KEY, &[]).await;
@@ -504,10 +472,10 @@ async fn free_and_paid_tiers_follow_their_own_fallbacks() {
     assert_eq!(free.headers()["x-switchyard-provider"], "open");
     // The free tier may not use routes outside its list.
     let r = env
-        .http
-        .post(format!("{}/v1/chat/completions", env.url))
-        .bearer_auth(FREE_KEY)
-        .json(&json!({"model": "auto", "messages": [{"role": "user", "content": "Hi"}]}))
+        .chat_request_as(
+            FREE_KEY,
+            &json!({"model": "auto", "messages": [{"role": "user", "content": "Hi"}]}),
+        )
         .header("x-switchyard-route", "auto")
         .send()
         .await
@@ -537,8 +505,8 @@ context_window = 100000
 prior_latency_ms = 800
 "#;
     let env = Env::start(extra).await;
-    env.knobs("cheap", json!({"latency_ms": 300})).await;
-    env.knobs("fast", json!({"latency_ms": 300})).await;
+    env.mock_patch("cheap", json!({"latency_ms": 300})).await;
+    env.mock_patch("fast", json!({"latency_ms": 300})).await;
     // Sends `n` requests to `twins`, ten at a time; counts those `fast` answered.
     let fast_share = |n: usize| {
         let env = &env;
@@ -547,10 +515,10 @@ prior_latency_ms = 800
             for _ in 0..n / 10 {
                 let batch = (0..10).map(|_| async {
                     let r = env
-                        .http
-                        .post(format!("{}/v1/chat/completions", env.url))
-                        .bearer_auth(KEY)
-                        .json(&json!({"model": "twins", "messages": [{"role": "user", "content": "Hi"}]}))
+                        .chat_request_as(
+                            KEY,
+                            &json!({"model": "twins", "messages": [{"role": "user", "content": "Hi"}]}),
+                        )
                         .send()
                         .await
                         .unwrap();
@@ -571,7 +539,7 @@ prior_latency_ms = 800
         "traffic is spread while equal: {equal}/60"
     );
     // Slow `fast` down five-fold: once measured, it keeps only exploration traffic.
-    env.knobs("fast", json!({"latency_ms": 1500})).await;
+    env.mock_patch("fast", json!({"latency_ms": 1500})).await;
     fast_share(30).await;
     let slow = fast_share(60).await;
     assert!(
@@ -579,7 +547,7 @@ prior_latency_ms = 800
         "a slow provider keeps only exploration traffic: {slow}/60"
     );
     // Fast again: once its slow samples age out of the 3 s window, it wins traffic back.
-    env.knobs("fast", json!({"latency_ms": 300})).await;
+    env.mock_patch("fast", json!({"latency_ms": 300})).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let back = fast_share(30).await;

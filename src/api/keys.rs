@@ -70,13 +70,39 @@ async fn create(
     body: web::Bytes,
 ) -> Result<HttpResponse, GatewayError> {
     authorize(&state, &req)?;
-    let c: CreateKey = serde_json::from_slice(&body).map_err(|e| GatewayError::InvalidRequest {
+    let c = parse_create(&body)?;
+    let (key, stored) = new_key(&state, c)?;
+    let stored = store(&state, stored).await?;
+    state.keys.insert(
+        stored.sha256,
+        &stored.id,
+        &stored.tenant,
+        &stored.tier,
+        stored.limits,
+        KeySource::Admin,
+    );
+    tracing::info!(key_id = %stored.id, tenant = %stored.tenant, "gateway key created");
+    Ok(HttpResponse::Created().json(Created {
+        key,
+        view: KeyView {
+            id: stored.id,
+            tenant: stored.tenant,
+            tier: stored.tier,
+            limits: stored.limits,
+            source: KeySource::Admin,
+        },
+    }))
+}
+
+/// Parses a `POST /admin/keys` body, rejecting fields it does not know.
+fn parse_create(body: &[u8]) -> Result<CreateKey, GatewayError> {
+    let c: CreateKey = serde_json::from_slice(body).map_err(|e| GatewayError::InvalidRequest {
         message: format!("invalid key request: {e}; expected {{\"tenant\": \"…\", \"tier\"?, \"id\"?, \"requests_per_minute\"?, \"tokens_per_minute\"?, \"budget_usd_per_day\"?, \"budget_usd_per_month\"?}}"),
         param: None,
         code: None,
     })?;
     // With `flatten`, serde cannot reject unknown fields itself.
-    if let Ok(serde_json::Value::Object(m)) = serde_json::from_slice::<serde_json::Value>(&body)
+    if let Ok(serde_json::Value::Object(m)) = serde_json::from_slice::<serde_json::Value>(body)
         && let Some(unknown) = m.keys().find(|k| {
             !matches!(
                 k.as_str(),
@@ -94,6 +120,12 @@ async fn create(
             unknown.clone(),
         ));
     }
+    Ok(c)
+}
+
+/// Checks a request against the config and the keys in use, fills in the defaults and
+/// generates the key: the plain key, and the record that stores it hashed.
+fn new_key(state: &AppState, c: CreateKey) -> Result<(String, StoredKey), GatewayError> {
     if !is_valid_tenant(&c.tenant) {
         return Err(GatewayError::invalid(
             "tenant: expected 1 to 64 letters, digits, '-', '_' or '.'",
@@ -134,13 +166,18 @@ async fn create(
         Alphanumeric.sample_string(&mut rand::rng(), KEY_RANDOM_CHARS)
     );
     let stored = StoredKey {
-        id: id.clone(),
+        id,
         sha256: key_digest(&key),
-        tenant: c.tenant.clone(),
-        tier: tier.clone(),
+        tenant: c.tenant,
+        tier,
         limits,
         created_ms: crate::usage::time::now_ms(),
     };
+    Ok((key, stored))
+}
+
+/// Writes the key to the usage database (on a blocking thread).
+async fn store(state: &AppState, stored: StoredKey) -> Result<StoredKey, GatewayError> {
     let usage = state.usage.clone();
     let written = web::block(move || {
         usage
@@ -150,33 +187,14 @@ async fn create(
     })
     .await
     .map_err(|_| GatewayError::Internal)?;
-    let stored = match written {
-        Ok(s) => s,
-        Err(KeyWriteError::DuplicateId(id)) => return Err(conflict(&id)),
+    match written {
+        Ok(s) => Ok(s),
+        Err(KeyWriteError::DuplicateId(id)) => Err(conflict(&id)),
         Err(KeyWriteError::Store(e)) => {
             tracing::error!(error = %e, "storing a gateway key failed");
-            return Err(GatewayError::Internal);
+            Err(GatewayError::Internal)
         }
-    };
-    state.keys.insert(
-        stored.sha256,
-        &stored.id,
-        &stored.tenant,
-        &stored.tier,
-        stored.limits,
-        KeySource::Admin,
-    );
-    tracing::info!(key_id = %stored.id, tenant = %stored.tenant, "gateway key created");
-    Ok(HttpResponse::Created().json(Created {
-        key,
-        view: KeyView {
-            id: stored.id,
-            tenant: stored.tenant,
-            tier: stored.tier,
-            limits: stored.limits,
-            source: KeySource::Admin,
-        },
-    }))
+    }
 }
 
 async fn revoke(

@@ -52,6 +52,32 @@ impl Diff {
 /// Lists what differs between `old` (running) and `new`.
 pub fn diff(old: &Config, new: &Config) -> Diff {
     let mut d = Diff::default();
+    server(&mut d, old, new);
+    d.live_if("admin.token", &old.admin_token, &new.admin_token);
+    usage(&mut d, old, new);
+    d.restart_if("health", &old.health, &new.health);
+    cache(&mut d, old, new);
+    d.live_if(
+        "dispatch",
+        &old.dispatch.policies.default,
+        &new.dispatch.policies.default,
+    );
+    d.live_if(
+        "streaming.rechunk",
+        &old.dispatch.rechunk,
+        &new.dispatch.rechunk,
+    );
+    scheduler(&mut d, old, new);
+    providers(&mut d, old, new);
+    models(&mut d, old, new);
+    tables(&mut d, old, new);
+    d.live.sort();
+    d.restart.sort();
+    d
+}
+
+/// `[server]`: the listeners and workers need a restart, the body limit does not.
+fn server(d: &mut Diff, old: &Config, new: &Config) {
     d.restart_if("server.listen", &old.listen, &new.listen);
     d.restart_if("server.workers", &old.workers, &new.workers);
     d.restart_if(
@@ -64,7 +90,10 @@ pub fn diff(old: &Config, new: &Config) -> Diff {
         &old.max_body_bytes,
         &new.max_body_bytes,
     );
-    d.live_if("admin.token", &old.admin_token, &new.admin_token);
+}
+
+/// `[usage]`: the ledger writer is started once, so all of it needs a restart.
+fn usage(d: &mut Diff, old: &Config, new: &Config) {
     d.restart_if("usage.database", &old.usage.database, &new.usage.database);
     d.restart_if(
         "usage.flush_interval_ms",
@@ -76,7 +105,10 @@ pub fn diff(old: &Config, new: &Config) -> Diff {
         &old.usage.queue_capacity,
         &new.usage.queue_capacity,
     );
-    d.restart_if("health", &old.health, &new.health);
+}
+
+/// `[cache]`: the store's byte bound needs a restart; the modes and TTL are live.
+fn cache(d: &mut Diff, old: &Config, new: &Config) {
     d.restart_if(
         "cache.max_bytes",
         &old.cache.max_bytes,
@@ -89,58 +121,38 @@ pub fn diff(old: &Config, new: &Config) -> Diff {
         &old.cache.default_mode,
         &new.cache.default_mode,
     );
-    d.live_if(
-        "dispatch",
-        &old.dispatch.policies.default,
-        &new.dispatch.policies.default,
-    );
-    d.live_if(
-        "streaming.rechunk",
-        &old.dispatch.rechunk,
-        &new.dispatch.rechunk,
-    );
-    d.live_if(
-        "scheduler.weights",
-        &old.scheduler.weights,
-        &new.scheduler.weights,
-    );
-    d.live_if(
-        "scheduler.exploration",
-        &old.scheduler.exploration,
-        &new.scheduler.exploration,
-    );
-    d.live_if(
-        "scheduler.tie_band",
-        &old.scheduler.tie_band,
-        &new.scheduler.tie_band,
-    );
+}
+
+/// `[scheduler]`: all live.
+fn scheduler(d: &mut Diff, old: &Config, new: &Config) {
+    let (a, b) = (&old.scheduler, &new.scheduler);
+    d.live_if("scheduler.weights", &a.weights, &b.weights);
+    d.live_if("scheduler.exploration", &a.exploration, &b.exploration);
+    d.live_if("scheduler.tie_band", &a.tie_band, &b.tie_band);
     d.live_if(
         "scheduler.default_output_tokens",
-        &old.scheduler.default_output_tokens,
-        &new.scheduler.default_output_tokens,
+        &a.default_output_tokens,
+        &b.default_output_tokens,
     );
-    providers(&mut d, old, new);
-    models(&mut d, old, new);
+}
+
+/// The named tables (routes, tiers, keys, tenants) and the route rules: all live.
+fn tables(d: &mut Diff, old: &Config, new: &Config) {
     // A route's retry policy lives in `dispatch.policies`; it belongs to the route.
     let route_policy = |c: &Config, name: &str| c.dispatch.policies.routes.get(name).cloned();
-    named(&mut d, "routes", &old.routes, &new.routes, |name, a, b| {
+    named(d, "routes", &old.routes, &new.routes, |name, a, b| {
         a != b || route_policy(old, name) != route_policy(new, name)
     });
     d.live_if("route_rules", &old.route_rules, &new.route_rules);
-    named(&mut d, "tiers", &old.tiers, &new.tiers, |_, a, b| a != b);
+    named(d, "tiers", &old.tiers, &new.tiers, |_, a, b| a != b);
     let keys = |c: &Config| {
         c.keys
             .iter()
             .map(|k| (k.id.clone(), k.clone()))
             .collect::<BTreeMap<_, _>>()
     };
-    named(&mut d, "keys", &keys(old), &keys(new), |_, a, b| a != b);
-    named(&mut d, "tenants", &old.tenants, &new.tenants, |_, a, b| {
-        a != b
-    });
-    d.live.sort();
-    d.restart.sort();
-    d
+    named(d, "keys", &keys(old), &keys(new), |_, a, b| a != b);
+    named(d, "tenants", &old.tenants, &new.tenants, |_, a, b| a != b);
 }
 
 /// Entries added, removed or changed in a named table: all live.

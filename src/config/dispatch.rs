@@ -1,17 +1,27 @@
-//! Validation of the retry policies (`[dispatch]`, `[routes.X]`) and of the provider
+//! How plans are run ([`DispatchConfig`]: the retry policies and stream re-chunking),
+//! validation of the retry policies (`[dispatch]`, `[routes.X]`) and of the provider
 //! rate limits (`[providers.X] rpm, tpm, max_queue_ms, max_queue`).
 
 use std::time::Duration;
 
 use super::raw::{RawDispatch, RawProvider, RawRoute};
-use super::{ConfigError, invalid, positive};
-use crate::config::policy::{Backoff, RetryPolicy};
+use super::{ConfigError, RechunkConfig, invalid, positive};
+use crate::config::policy::{Backoff, Policies, RetryPolicy};
 
 /// Default `max_queue_ms`: a second of queueing is "a slightly slower answer"; past
 /// that, another candidate is the better bet.
 const DEFAULT_MAX_QUEUE_MS: u64 = 1_000;
 /// Default `max_queue`: waiters per provider before new requests go elsewhere.
 const DEFAULT_MAX_QUEUE: usize = 64;
+
+/// How a plan is run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DispatchConfig {
+    /// The global retry policy and each route's.
+    pub policies: Policies,
+    /// `[streaming.rechunk]`; `None` relays deltas as the provider sent them.
+    pub rechunk: Option<RechunkConfig>,
+}
 
 /// A provider's own limits, enforced per key by [`crate::providers::limiter`].
 #[derive(Debug, Clone, PartialEq)]

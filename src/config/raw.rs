@@ -1,5 +1,5 @@
 //! The config file as written: serde structs that reject unknown keys.
-//! [`super::validate`] turns them into a checked [`super::Config`].
+//! [`super::validate()`] turns them into a checked [`super::Config`].
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,10 @@
-//! `[streaming.rechunk]`: how streamed text is re-chunked for the client (the
-//! re-chunker itself is `dispatch::rechunk`).
+//! `[streaming.rechunk]`: how streamed text is re-chunked for the client, and the
+//! checks on it (the re-chunker itself is `dispatch::rechunk`).
 
 use std::time::Duration;
+
+use super::raw::RawStreaming;
+use super::{ConfigError, invalid};
 
 /// Default `coalesce_ms`: below what a reader notices, above the gap between tokens of
 /// a fast model (a few ms), so token-per-event streams become a few chunks per window.
@@ -10,6 +13,9 @@ pub const DEFAULT_COALESCE_MS: u64 = 20;
 /// Default `max_chunk_chars`: a couple of lines of text, so a provider that sends whole
 /// paragraphs still renders progressively.
 pub const DEFAULT_MAX_CHUNK_CHARS: usize = 200;
+
+/// Longest `coalesce_ms`: joining deltas for longer than a second stalls a stream.
+const MAX_COALESCE_MS: u64 = 1000;
 
 /// Re-chunking settings (validated: `max_chunk_chars > 0`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,4 +34,29 @@ impl Default for RechunkConfig {
             max_chunk_chars: DEFAULT_MAX_CHUNK_CHARS,
         }
     }
+}
+
+/// Checks `[streaming]`: `None` when re-chunking is off (no `rechunk` table).
+pub(super) fn validate(raw: &RawStreaming) -> Result<Option<RechunkConfig>, ConfigError> {
+    let Some(raw) = &raw.rechunk else {
+        return Ok(None);
+    };
+    let coalesce_ms = raw.coalesce_ms.unwrap_or(DEFAULT_COALESCE_MS);
+    if coalesce_ms > MAX_COALESCE_MS {
+        return Err(invalid(
+            "streaming.rechunk.coalesce_ms",
+            format!("expected at most {MAX_COALESCE_MS}"),
+        ));
+    }
+    let max_chunk_chars = raw.max_chunk_chars.unwrap_or(DEFAULT_MAX_CHUNK_CHARS);
+    if max_chunk_chars == 0 {
+        return Err(invalid(
+            "streaming.rechunk.max_chunk_chars",
+            "expected a number > 0",
+        ));
+    }
+    Ok(Some(RechunkConfig {
+        coalesce: Duration::from_millis(coalesce_ms),
+        max_chunk_chars,
+    }))
 }

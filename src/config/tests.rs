@@ -1,5 +1,7 @@
 //! Config loading: paths in errors, secrets, defaults, the demo config.
 
+use std::time::Duration;
+
 use super::*;
 
 const MINIMAL: &str = r#"
@@ -25,7 +27,10 @@ fn minimal_config_gets_defaults() {
     let c = Config::from_toml(MINIMAL, None, None).unwrap();
     assert_eq!(c.listen, DEFAULT_LISTEN);
     assert_eq!(c.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
-    assert_eq!(c.dispatch.retry_delay, Duration::from_millis(500));
+    assert_eq!(
+        c.dispatch.policies.default.retry_delay,
+        Duration::from_millis(500)
+    );
     assert_eq!(c.models[0].upstream, "gpt-4o-mini");
     assert_eq!(c.models[0].max_output_tokens, 4096);
 }

@@ -2,6 +2,7 @@
 //! tenant can carry (`[[keys]]` fields, `[tenants.NAME]`): requests and tokens per
 //! minute, budgets in USD per day and per month.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -115,6 +116,14 @@ pub fn validate_usage(raw: &RawUsage) -> Result<UsageConfig, ConfigError> {
         flush_interval: Duration::from_millis(flush_ms),
         queue_capacity: raw.queue_capacity.unwrap_or(d.queue_capacity),
     })
+}
+
+/// Checks every `[tenants.NAME]`'s limits.
+pub(super) fn validate_tenants(tenants: &BTreeMap<String, Limits>) -> Result<(), ConfigError> {
+    for (name, limits) in tenants {
+        limits.validate(&format!("tenants.{name}"))?;
+    }
+    Ok(())
 }
 
 /// Whether `name` can be a tenant: it becomes a metric label and a CSV cell, so it is

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::{ConfigError, invalid};
+
 /// A full set of weights. Relative: `price 0.7, latency 0.3` and `7, 3` rank the same.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Weights {
@@ -112,6 +114,19 @@ impl PartialWeights {
         w.validate()?;
         Ok(w)
     }
+}
+
+/// A config table's `weights` (absent: no term set), checked; errors name the path
+/// `AT.weights.TERM`.
+pub(super) fn validate_at(
+    at: &str,
+    weights: Option<PartialWeights>,
+) -> Result<PartialWeights, ConfigError> {
+    let weights = weights.unwrap_or_default();
+    weights
+        .validate()
+        .map_err(|e| invalid(format!("{at}.weights.{}", e.field), e.message))?;
+    Ok(weights)
 }
 
 #[cfg(test)]

@@ -228,7 +228,7 @@ impl Dispatcher {
                 error,
                 attempts: run.attempts,
             })),
-            Err(AttemptError::Upstream(e)) => run.failed(i, e, &key, &pool),
+            Err(AttemptError::Upstream(e)) => run.failed(i, e, &key, pool),
         }
     }
 
@@ -318,6 +318,10 @@ impl Dispatcher {
 }
 
 /// How a candidate's turn ended.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a Turn is moved once, on the stack; boxing the answer would allocate per request"
+)]
 enum Turn {
     /// Not tried: skipped, saturated, or without keys.
     Skip,

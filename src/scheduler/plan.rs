@@ -10,17 +10,14 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use tokio::time::Instant;
-
 use super::actor::Snapshot;
+use super::candidate::{self, Assessor, Excluded, Exclusion};
 pub use super::explain::{Decision, Explained, Explanation};
 use super::explain::{DecisionLog, explain_entry};
 use super::score::{self, CandidateInput, LatencySource, Terms};
 use crate::config::weights::{PartialWeights, Weights};
 use crate::config::{Config, ModelConfig, RouteRule, SchedulerConfig};
 use crate::error::GatewayError;
-use crate::providers::breaker::CircuitState;
-use crate::providers::health::MIN_LIVE_SAMPLES;
 
 /// What the planner needs to know about a request.
 #[derive(Debug, Clone, Default)]
@@ -83,6 +80,36 @@ struct TierPlan {
     fallbacks: Vec<Arc<ModelConfig>>,
 }
 
+/// What a request's target resolved to.
+enum Target<'p> {
+    /// A route or a model name: its candidates are ranked, then fallbacks follow.
+    Pool(Pool<'p>),
+    /// `provider/model`: that one offer.
+    Pinned(&'p Arc<ModelConfig>),
+}
+
+/// The candidates a route or model name offers, and the fallbacks behind them.
+struct Pool<'p> {
+    route: Option<&'p RoutePlan>,
+    candidates: &'p [Arc<ModelConfig>],
+    /// The route's fallbacks, then the tier's.
+    fallbacks: Vec<&'p Arc<ModelConfig>>,
+}
+
+/// A pool after exclusion, scoring and ranking.
+struct Ranked {
+    /// Indices into the pool's candidates of those not excluded.
+    eligible: Vec<usize>,
+    /// The eligible candidates' scores, in the order of `eligible`.
+    terms: Vec<Terms>,
+    /// Positions in `eligible`, best first.
+    order: Vec<usize>,
+    explored: bool,
+    excluded: Excluded,
+    /// Explanation entries so far (only when one is asked for).
+    explained: Vec<Explained>,
+}
+
 /// Resolves and ranks. Built once from the config.
 #[derive(Debug)]
 pub struct Planner {
@@ -93,25 +120,6 @@ pub struct Planner {
     rules: Vec<RouteRule>,
     tiers: HashMap<String, TierPlan>,
     settings: SchedulerConfig,
-}
-
-/// Why a candidate was left out.
-fn exclusion(
-    snap: &Snapshot,
-    m: &ModelConfig,
-    in_flight: u32,
-    now: Instant,
-) -> Option<&'static str> {
-    let p = snap.providers.get(m.provider.index)?;
-    match p.circuit {
-        CircuitState::Open => return Some("circuit_open"),
-        CircuitState::HalfOpen if in_flight > 0 => return Some("probe_in_flight"),
-        _ => {}
-    }
-    if p.rate_limited_until.is_some_and(|t| t > now) {
-        return Some("rate_limited");
-    }
-    None
 }
 
 impl Planner {
@@ -214,6 +222,53 @@ impl Planner {
         req: &PlanRequest<'_>,
         draws: Draws,
     ) -> Result<Plan, GatewayError> {
+        let pool = match self.resolve(req)? {
+            Target::Pool(pool) => pool,
+            // Pinned to one provider: no fallbacks.
+            Target::Pinned(m) => return self.plan_pinned(snap, m, &in_flight, req),
+        };
+        let weights = snap
+            .weights
+            .resolve(req.tier, pool.route.map(|r| &*r.name), &req.weights);
+        let assessor = Assessor::new(
+            snap,
+            req,
+            &in_flight,
+            pool.candidates,
+            self.settings.default_output_tokens,
+        );
+        let mut ranked = self.rank(&assessor, &weights, draws);
+        let plan = with_fallbacks(&assessor, &pool, &mut ranked);
+        if plan.is_empty() {
+            return Err(assessor.nothing_eligible(ranked.excluded));
+        }
+        if let Some(r) = pool.route {
+            let top = ranked
+                .order
+                .iter()
+                .take(4)
+                .map(|&k| {
+                    (
+                        pool.candidates[ranked.eligible[k]].index,
+                        ranked.terms[k].total,
+                    )
+                })
+                .collect();
+            r.decisions.record(plan[0].index, top, ranked.explored);
+        }
+        let explanation = req
+            .explain
+            .then(|| self.explanation(req, &pool, ranked, &plan, weights));
+        Ok(Plan {
+            candidates: plan,
+            route: pool.route.map(|r| r.name.clone()),
+            explanation,
+        })
+    }
+
+    /// Resolves the request's target (through the route rules when it is `auto`) and
+    /// checks that the caller's tier may use it.
+    fn resolve(&self, req: &PlanRequest<'_>) -> Result<Target<'_>, GatewayError> {
         let tier = self.tiers.get(req.tier);
         let mut target = req.target;
         if target == "auto"
@@ -221,135 +276,118 @@ impl Planner {
         {
             target = r;
         }
-        let (route, candidates, mut fallbacks): (
-            Option<&RoutePlan>,
-            &[Arc<ModelConfig>],
-            Vec<&Arc<ModelConfig>>,
-        ) = if let Some(r) = self.routes.get(target) {
-            if let Some(allowed) = tier.and_then(|t| t.routes.as_ref())
-                && !allowed.contains(target)
-            {
-                return Err(GatewayError::Forbidden(format!(
-                    "your key's tier '{}' may not use route '{target}'",
-                    req.tier
-                )));
-            }
-            (Some(r), &r.candidates, r.fallbacks.iter().collect())
-        } else if let Some(ms) = self.by_name.get(target) {
-            (None, ms, Vec::new())
-        } else if let Some(m) = self.by_qualified.get(target) {
-            // Pinned to one provider: no fallbacks.
-            let plan = self.plan_pinned(snap, m, &in_flight, req)?;
-            return Ok(plan);
-        } else {
-            return Err(GatewayError::ModelNotFound(target.to_owned()));
-        };
+        let (route, candidates, mut fallbacks): (Option<&RoutePlan>, &[Arc<ModelConfig>], Vec<_>) =
+            if let Some(r) = self.routes.get(target) {
+                if let Some(allowed) = tier.and_then(|t| t.routes.as_ref())
+                    && !allowed.contains(target)
+                {
+                    return Err(GatewayError::Forbidden(format!(
+                        "your key's tier '{}' may not use route '{target}'",
+                        req.tier
+                    )));
+                }
+                (Some(r), &r.candidates, r.fallbacks.iter().collect())
+            } else if let Some(ms) = self.by_name.get(target) {
+                (None, ms, Vec::new())
+            } else if let Some(m) = self.by_qualified.get(target) {
+                return Ok(Target::Pinned(m));
+            } else {
+                return Err(GatewayError::ModelNotFound(target.to_owned()));
+            };
         if let Some(t) = tier {
             fallbacks.extend(t.fallbacks.iter());
         }
-        let weights = snap
-            .weights
-            .resolve(req.tier, route.map(|r| &*r.name), &req.weights);
-        let now = Instant::now();
-        let learned = self.learned_output(snap, candidates);
+        Ok(Target::Pool(Pool {
+            route,
+            candidates,
+            fallbacks,
+        }))
+    }
 
-        let mut inputs: Vec<CandidateInput> = Vec::with_capacity(candidates.len());
-        let mut eligible: Vec<usize> = Vec::with_capacity(candidates.len());
+    /// Assesses the pool's candidates, scores the eligible ones and orders them best
+    /// first (ties spread by the pick draw, then a little exploration).
+    fn rank<F: Fn(usize) -> u32>(
+        &self,
+        assessor: &Assessor<'_, F>,
+        weights: &Weights,
+        draws: Draws,
+    ) -> Ranked {
+        let n = assessor.candidates.len();
+        let mut inputs: Vec<CandidateInput> = Vec::with_capacity(n);
+        let mut eligible: Vec<usize> = Vec::with_capacity(n);
         let mut explained: Vec<Explained> = Vec::new();
-        let mut health_excluded = false;
-        let mut limit_excluded = false;
-        for (i, m) in candidates.iter().enumerate() {
-            let load = in_flight(m.provider.index);
-            let input = self.candidate_input(snap, m, load, req, learned);
-            let excluded = exclusion(snap, m, load, now).or_else(|| self.over_limit(&input, req));
-            match excluded {
-                Some("over_max_cost" | "over_max_latency") => limit_excluded = true,
-                Some(_) => health_excluded = true,
+        let mut excluded = Excluded::default();
+        for (i, m) in assessor.candidates.iter().enumerate() {
+            let (input, why) = assessor.assess(m);
+            match why {
+                Some(why) => excluded.note(why),
                 None => {
                     eligible.push(i);
                     inputs.push(input);
                 }
             }
-            if req.explain {
-                explained.push(explain_entry(m, &input, excluded, false));
+            if assessor.req.explain {
+                explained.push(explain_entry(m, &input, why.map(Exclusion::as_str), false));
             }
         }
         let mut terms = Vec::with_capacity(inputs.len());
-        score::score(&inputs, &weights, &mut terms);
+        score::score(&inputs, weights, &mut terms);
         let mut order = Vec::with_capacity(inputs.len());
         score::rank(&terms, self.settings.tie_band, draws.pick, &mut order);
         let explored = self.explore(&inputs, &mut order, draws);
+        Ranked {
+            eligible,
+            terms,
+            order,
+            explored,
+            excluded,
+            explained,
+        }
+    }
 
-        let mut plan: Vec<Arc<ModelConfig>> = order
-            .iter()
-            .map(|&k| candidates[eligible[k]].clone())
-            .collect();
-        for f in fallbacks {
-            if plan.iter().any(|p| p.index == f.index) {
-                continue;
-            }
-            let load = in_flight(f.provider.index);
-            let input = self.candidate_input(snap, f, load, req, learned);
-            let excluded = exclusion(snap, f, load, now).or_else(|| self.over_limit(&input, req));
-            if excluded.is_none() {
-                plan.push(f.clone());
-            }
-            if req.explain {
-                explained.push(explain_entry(f, &input, excluded, true));
+    /// The explanation of a plan: every assessed candidate with its rank in `plan` and
+    /// its score terms, ranked ones first.
+    fn explanation(
+        &self,
+        req: &PlanRequest<'_>,
+        pool: &Pool<'_>,
+        ranked: Ranked,
+        plan: &[Arc<ModelConfig>],
+        weights: Weights,
+    ) -> Explanation {
+        let Ranked {
+            eligible,
+            terms,
+            explored,
+            mut explained,
+            ..
+        } = ranked;
+        for (pos, m) in plan.iter().enumerate() {
+            if let Some(e) = explained
+                .iter_mut()
+                .find(|e| *e.model == *m.name && *e.provider == *m.provider.name)
+            {
+                e.rank = Some(pos + 1);
             }
         }
-
-        if plan.is_empty() {
-            return Err(self.nothing_eligible(
-                snap,
-                candidates,
-                req,
-                health_excluded,
-                limit_excluded,
-                now,
-            ));
+        for (k, &ci) in eligible.iter().enumerate() {
+            let m = &pool.candidates[ci];
+            if let Some(e) = explained
+                .iter_mut()
+                .find(|e| !e.fallback && *e.model == *m.name && *e.provider == *m.provider.name)
+            {
+                e.terms = terms.get(k).copied();
+            }
         }
-        if let Some(r) = route {
-            let ranked = order
-                .iter()
-                .take(4)
-                .map(|&k| (candidates[eligible[k]].index, terms[k].total))
-                .collect();
-            r.decisions.record(plan[0].index, ranked, explored);
+        explained.sort_by_key(|e| e.rank.unwrap_or(usize::MAX));
+        Explanation {
+            route: pool.route.map(|r| r.name.clone()),
+            weights,
+            input_tokens: req.input_tokens,
+            output_tokens_default: self.settings.default_output_tokens,
+            explored,
+            candidates: explained,
         }
-        let explanation = req.explain.then(|| {
-            for (pos, m) in plan.iter().enumerate() {
-                if let Some(e) = explained
-                    .iter_mut()
-                    .find(|e| *e.model == *m.name && *e.provider == *m.provider.name)
-                {
-                    e.rank = Some(pos + 1);
-                }
-            }
-            for (k, &ci) in eligible.iter().enumerate() {
-                let m = &candidates[ci];
-                if let Some(e) = explained
-                    .iter_mut()
-                    .find(|e| !e.fallback && *e.model == *m.name && *e.provider == *m.provider.name)
-                {
-                    e.terms = terms.get(k).copied();
-                }
-            }
-            explained.sort_by_key(|e| e.rank.unwrap_or(usize::MAX));
-            Explanation {
-                route: route.map(|r| r.name.clone()),
-                weights,
-                input_tokens: req.input_tokens,
-                output_tokens_default: self.settings.default_output_tokens,
-                explored,
-                candidates: explained,
-            }
-        });
-        Ok(Plan {
-            candidates: plan,
-            route: route.map(|r| r.name.clone()),
-            explanation,
-        })
     }
 
     fn plan_pinned(
@@ -359,29 +397,19 @@ impl Planner {
         in_flight: &impl Fn(usize) -> u32,
         req: &PlanRequest<'_>,
     ) -> Result<Plan, GatewayError> {
-        let load = in_flight(m.provider.index);
-        let learned = self.learned_output(snap, std::slice::from_ref(m));
-        let input = self.candidate_input(snap, m, load, req, learned);
-        let now = Instant::now();
-        if exclusion(snap, m, load, now).is_some() {
-            return Err(self.nothing_eligible(
-                snap,
-                std::slice::from_ref(m),
-                req,
-                true,
-                false,
-                now,
-            ));
-        }
-        if self.over_limit(&input, req).is_some() {
-            return Err(self.nothing_eligible(
-                snap,
-                std::slice::from_ref(m),
-                req,
-                false,
-                true,
-                now,
-            ));
+        let one = std::slice::from_ref(m);
+        let assessor = Assessor::new(
+            snap,
+            req,
+            in_flight,
+            one,
+            self.settings.default_output_tokens,
+        );
+        let (input, excluded) = assessor.assess(m);
+        if let Some(why) = excluded {
+            let mut excluded = Excluded::default();
+            excluded.note(why);
+            return Err(assessor.nothing_eligible(excluded));
         }
         let explanation = req.explain.then(|| {
             let mut e = explain_entry(m, &input, None, false);
@@ -420,131 +448,6 @@ impl Planner {
         };
         order[..=pos].rotate_right(1);
         true
-    }
-
-    /// The answer length a request without `max_tokens` is expected to have: the mean
-    /// of the measured averages of `candidates` (the same for all of them, so the cost
-    /// comparison stays fair), or the configured default before any data.
-    fn learned_output(&self, snap: &Snapshot, candidates: &[Arc<ModelConfig>]) -> f64 {
-        let (sum, n) = candidates
-            .iter()
-            .filter_map(|m| snap.models.get(m.index)?.avg_output_tokens)
-            .fold((0.0, 0u32), |(s, n), v| (s + v, n + 1));
-        if n == 0 {
-            self.settings.default_output_tokens as f64
-        } else {
-            sum / f64::from(n)
-        }
-    }
-
-    fn candidate_input(
-        &self,
-        snap: &Snapshot,
-        m: &ModelConfig,
-        in_flight: u32,
-        req: &PlanRequest<'_>,
-        learned_output: f64,
-    ) -> CandidateInput {
-        let health = snap.models.get(m.index);
-        let provider = snap.providers.get(m.provider.index);
-        let output_tokens = req.max_output_tokens.map_or(learned_output, f64::from);
-        let cost_usd =
-            (req.input_tokens as f64 * m.prices.input + output_tokens * m.prices.output) / 1e6;
-        let (latency_ms, latency_source) = match health.and_then(|h| h.live_estimate_ms(req.stream))
-        {
-            Some(ms) => (ms, LatencySource::Live),
-            // No recent traffic: the prior stands for generation time, the heartbeat
-            // round trip adds what the network costs today.
-            None => match provider.filter(|p| p.heartbeat.rtt.count > 0) {
-                Some(p) => (
-                    m.prior_latency_ms + p.heartbeat.rtt.p50,
-                    LatencySource::Heartbeat,
-                ),
-                None => (m.prior_latency_ms, LatencySource::Prior),
-            },
-        };
-        let error_rate = match health {
-            Some(h) if h.ok + h.errors >= MIN_LIVE_SAMPLES => h.error_rate,
-            _ => provider.map_or(0.0, |p| p.error_rate),
-        };
-        CandidateInput {
-            cost_usd,
-            latency_ms,
-            latency_source,
-            error_rate,
-            half_open: provider.is_some_and(|p| p.circuit == CircuitState::HalfOpen),
-            in_flight,
-        }
-    }
-
-    fn over_limit(&self, c: &CandidateInput, req: &PlanRequest<'_>) -> Option<&'static str> {
-        if req.max_cost_usd.is_some_and(|max| c.cost_usd > max) {
-            return Some("over_max_cost");
-        }
-        if req.max_latency_ms.is_some_and(|max| c.latency_ms > max) {
-            return Some("over_max_latency");
-        }
-        None
-    }
-
-    fn nothing_eligible(
-        &self,
-        snap: &Snapshot,
-        candidates: &[Arc<ModelConfig>],
-        req: &PlanRequest<'_>,
-        health_excluded: bool,
-        limit_excluded: bool,
-        now: Instant,
-    ) -> GatewayError {
-        if limit_excluded && !health_excluded {
-            let learned = self.learned_output(snap, candidates);
-            let inputs: Vec<CandidateInput> = candidates
-                .iter()
-                .map(|m| self.candidate_input(snap, m, 0, req, learned))
-                .collect();
-            let cheapest = inputs
-                .iter()
-                .map(|c| c.cost_usd)
-                .fold(f64::INFINITY, f64::min);
-            let fastest = inputs
-                .iter()
-                .map(|c| c.latency_ms)
-                .fold(f64::INFINITY, f64::min);
-            let mut parts = Vec::new();
-            if let Some(max) = req.max_cost_usd {
-                parts.push(format!(
-                    "the cheapest candidate is expected to cost ${cheapest:.6} (limit ${max})"
-                ));
-            }
-            if let Some(max) = req.max_latency_ms {
-                parts.push(format!(
-                    "the fastest is expected to take {fastest:.0} ms (limit {max} ms)"
-                ));
-            }
-            return GatewayError::InvalidRequest {
-                message: format!(
-                    "no candidate meets the request's limits: {}",
-                    parts.join("; ")
-                ),
-                param: None,
-                code: Some("no_candidate_within_limits"),
-            };
-        }
-        let retry_after = candidates
-            .iter()
-            .filter_map(|m| {
-                let p = snap.providers.get(m.provider.index)?;
-                p.rate_limited_until
-                    .map(|t| t.saturating_duration_since(now))
-            })
-            .min();
-        GatewayError::Unavailable {
-            message: format!(
-                "every candidate for '{}' is unavailable (circuit open or rate limited); retry shortly",
-                req.target
-            ),
-            retry_after: retry_after.or(Some(std::time::Duration::from_secs(1))),
-        }
     }
 
     /// Scores every model under the global weights for a typical request (admin view).
@@ -590,13 +493,41 @@ impl Planner {
         req: &PlanRequest<'_>,
         weights: &Weights,
     ) -> Vec<(Terms, CandidateInput)> {
-        let learned = self.learned_output(snap, models);
+        let learned = candidate::learned_output(snap, models, self.settings.default_output_tokens);
         let inputs: Vec<CandidateInput> = models
             .iter()
-            .map(|m| self.candidate_input(snap, m, 0, req, learned))
+            .map(|m| candidate::candidate_input(snap, m, 0, req, learned))
             .collect();
         let mut terms = Vec::new();
         score::score(&inputs, weights, &mut terms);
         terms.into_iter().zip(inputs).collect()
     }
+}
+
+/// The ranked candidates, then every fallback that is neither in the plan already nor
+/// excluded (an excluded fallback is explained but does not count for the error).
+fn with_fallbacks<F: Fn(usize) -> u32>(
+    assessor: &Assessor<'_, F>,
+    pool: &Pool<'_>,
+    ranked: &mut Ranked,
+) -> Vec<Arc<ModelConfig>> {
+    let mut plan: Vec<Arc<ModelConfig>> = ranked
+        .order
+        .iter()
+        .map(|&k| pool.candidates[ranked.eligible[k]].clone())
+        .collect();
+    for &f in &pool.fallbacks {
+        if plan.iter().any(|p| p.index == f.index) {
+            continue;
+        }
+        let (input, excluded) = assessor.assess(f);
+        if excluded.is_none() {
+            plan.push(f.clone());
+        }
+        if assessor.req.explain {
+            let why = excluded.map(Exclusion::as_str);
+            ranked.explained.push(explain_entry(f, &input, why, true));
+        }
+    }
+    plan
 }

@@ -117,115 +117,145 @@ pub const HOUR_MS: i64 = 3_600_000;
 /// A rollup row's identity.
 type HourKey<'a> = (i64, &'a str, &'a str, &'a str, &'a str, &'a str);
 
+/// A rollup row's sums, in the order of the columns after its identity: requests,
+/// errors, estimated, cache hits, prompt, completion, cached, cache-write and
+/// reasoning tokens, cost, saving.
+type HourSums = [f64; 11];
+
+const INSERT_RECORD: &str = "INSERT OR IGNORE INTO usage_records (id, request_id, ts_ms, tenant, \
+     key_id, route, provider, model, prompt_tokens, completion_tokens, cached_tokens, \
+     cache_write_tokens, reasoning_tokens, estimated, cost_usd, saving_usd, latency_ms, ttft_ms, \
+     status, attempts, cache) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
+     ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)";
+
+const UPSERT_HOURLY: &str = "INSERT INTO usage_hourly (hour_ms, tenant, key_id, route, provider, \
+     model, requests, errors, estimated, cache_hits, prompt_tokens, completion_tokens, \
+     cached_tokens, cache_write_tokens, reasoning_tokens, cost_usd, saving_usd) VALUES (?1, ?2, \
+     ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
+     ON CONFLICT DO UPDATE SET requests = requests + excluded.requests, \
+     errors = errors + excluded.errors, estimated = estimated + excluded.estimated, \
+     cache_hits = cache_hits + excluded.cache_hits, \
+     prompt_tokens = prompt_tokens + excluded.prompt_tokens, \
+     completion_tokens = completion_tokens + excluded.completion_tokens, \
+     cached_tokens = cached_tokens + excluded.cached_tokens, \
+     cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, \
+     reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens, \
+     cost_usd = cost_usd + excluded.cost_usd, saving_usd = saving_usd + excluded.saving_usd";
+
 /// Writes `records` in one transaction; records already present are skipped.
 /// Returns how many were new.
 pub fn insert(conn: &mut Connection, records: &[UsageRecord]) -> Result<usize, UsageError> {
     let tx = conn.transaction()?;
-    let mut added = 0;
-    let mut hourly: HashMap<HourKey<'_>, [f64; 11]> = HashMap::new();
-    {
-        let mut stmt = tx.prepare_cached(
-            "INSERT OR IGNORE INTO usage_records (id, request_id, ts_ms, tenant, key_id, route, \
-             provider, model, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, \
-             reasoning_tokens, estimated, cost_usd, saving_usd, latency_ms, ttft_ms, status, \
-             attempts, cache) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
-             ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
-        )?;
-        for r in records {
-            let new = stmt.execute(params![
-                r.id,
-                r.request_id,
-                r.ts_ms,
-                &*r.tenant,
-                &*r.key_id,
-                r.route,
-                r.provider,
-                r.model,
-                r.prompt_tokens as i64,
-                r.completion_tokens as i64,
-                r.cached_tokens as i64,
-                r.cache_write_tokens as i64,
-                r.reasoning_tokens as i64,
-                r.estimated,
-                r.cost_usd,
-                r.saving_usd,
-                r.latency_ms as i64,
-                r.ttft_ms.map(|t| t as i64),
-                r.status,
-                r.attempts,
-                r.cache.as_str(),
-            ])?;
-            if new == 0 {
-                continue;
-            }
-            added += new;
-            let key = (
-                r.ts_ms - r.ts_ms.rem_euclid(HOUR_MS),
-                &*r.tenant,
-                &*r.key_id,
-                r.route.as_deref().unwrap_or(""),
-                &*r.provider,
-                &*r.model,
-            );
-            let sums = hourly.entry(key).or_insert([0.0; 11]);
-            let error = !(200..300).contains(&r.status);
-            for (slot, v) in sums.iter_mut().zip([
-                1.0,
-                f64::from(u8::from(error)),
-                f64::from(u8::from(r.estimated)),
-                f64::from(u8::from(r.cache.is_served_from_cache())),
-                r.prompt_tokens as f64,
-                r.completion_tokens as f64,
-                r.cached_tokens as f64,
-                r.cache_write_tokens as f64,
-                r.reasoning_tokens as f64,
-                r.cost_usd,
-                r.saving_usd,
-            ]) {
-                *slot += v;
-            }
-        }
-        let mut up = tx.prepare_cached(
-            "INSERT INTO usage_hourly (hour_ms, tenant, key_id, route, provider, model, requests, \
-             errors, estimated, cache_hits, prompt_tokens, completion_tokens, cached_tokens, \
-             cache_write_tokens, reasoning_tokens, cost_usd, saving_usd) VALUES (?1, ?2, ?3, ?4, \
-             ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
-             ON CONFLICT DO UPDATE SET requests = requests + excluded.requests, \
-             errors = errors + excluded.errors, estimated = estimated + excluded.estimated, \
-             cache_hits = cache_hits + excluded.cache_hits, \
-             prompt_tokens = prompt_tokens + excluded.prompt_tokens, \
-             completion_tokens = completion_tokens + excluded.completion_tokens, \
-             cached_tokens = cached_tokens + excluded.cached_tokens, \
-             cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, \
-             reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens, \
-             cost_usd = cost_usd + excluded.cost_usd, saving_usd = saving_usd + excluded.saving_usd",
-        )?;
-        for ((hour, tenant, key, route, provider, model), s) in &hourly {
-            // Counts are sums of small integers: exact in an f64 up to 2^53.
-            let n = |i: usize| s[i] as i64;
-            up.execute(params![
-                hour,
-                tenant,
-                key,
-                route,
-                provider,
-                model,
-                n(0),
-                n(1),
-                n(2),
-                n(3),
-                n(4),
-                n(5),
-                n(6),
-                n(7),
-                n(8),
-                s[9],
-                s[10],
-            ])?;
-        }
-    }
+    let (added, hourly) = insert_records(&tx, records)?;
+    upsert_hourly(&tx, &hourly)?;
     tx.commit()?;
     Ok(added)
+}
+
+/// Inserts the raw records; returns how many were new and the rollup sums of those.
+fn insert_records<'r>(
+    conn: &Connection,
+    records: &'r [UsageRecord],
+) -> Result<(usize, HashMap<HourKey<'r>, HourSums>), UsageError> {
+    let mut stmt = conn.prepare_cached(INSERT_RECORD)?;
+    let mut added = 0;
+    let mut hourly: HashMap<HourKey<'r>, HourSums> = HashMap::new();
+    for r in records {
+        let new = stmt.execute(params![
+            r.id,
+            r.request_id,
+            r.ts_ms,
+            &*r.tenant,
+            &*r.key_id,
+            r.route,
+            r.provider,
+            r.model,
+            r.prompt_tokens as i64,
+            r.completion_tokens as i64,
+            r.cached_tokens as i64,
+            r.cache_write_tokens as i64,
+            r.reasoning_tokens as i64,
+            r.estimated,
+            r.cost_usd,
+            r.saving_usd,
+            r.latency_ms as i64,
+            r.ttft_ms.map(|t| t as i64),
+            r.status,
+            r.attempts,
+            r.cache.as_str(),
+        ])?;
+        if new == 0 {
+            continue;
+        }
+        added += new;
+        let sums = hourly.entry(hour_key(r)).or_insert([0.0; 11]);
+        for (slot, v) in sums.iter_mut().zip(hour_sums(r)) {
+            *slot += v;
+        }
+    }
+    Ok((added, hourly))
+}
+
+/// The rollup row `r` counts in.
+fn hour_key(r: &UsageRecord) -> HourKey<'_> {
+    (
+        r.ts_ms - r.ts_ms.rem_euclid(HOUR_MS),
+        &*r.tenant,
+        &*r.key_id,
+        r.route.as_deref().unwrap_or(""),
+        &*r.provider,
+        &*r.model,
+    )
+}
+
+/// What `r` adds to its rollup row.
+fn hour_sums(r: &UsageRecord) -> HourSums {
+    let error = !(200..300).contains(&r.status);
+    [
+        1.0,
+        f64::from(u8::from(error)),
+        f64::from(u8::from(r.estimated)),
+        f64::from(u8::from(r.cache.is_served_from_cache())),
+        r.prompt_tokens as f64,
+        r.completion_tokens as f64,
+        r.cached_tokens as f64,
+        r.cache_write_tokens as f64,
+        r.reasoning_tokens as f64,
+        r.cost_usd,
+        r.saving_usd,
+    ]
+}
+
+/// Adds the sums to their rollup rows, creating the rows that do not exist yet.
+fn upsert_hourly(
+    conn: &Connection,
+    hourly: &HashMap<HourKey<'_>, HourSums>,
+) -> Result<(), UsageError> {
+    let mut up = conn.prepare_cached(UPSERT_HOURLY)?;
+    for ((hour, tenant, key, route, provider, model), s) in hourly {
+        // Counts are sums of small integers: exact in an f64 up to 2^53.
+        let n = |i: usize| s[i] as i64;
+        up.execute(params![
+            hour,
+            tenant,
+            key,
+            route,
+            provider,
+            model,
+            n(0),
+            n(1),
+            n(2),
+            n(3),
+            n(4),
+            n(5),
+            n(6),
+            n(7),
+            n(8),
+            s[9],
+            s[10],
+        ])?;
+    }
+    Ok(())
 }
 
 /// Spend since `since_ms` per (tenant, key id), for the budgets at start-up.

@@ -85,6 +85,9 @@ pub fn single_attempt_config() -> String {
 pub struct TestEnv {
     /// `http://127.0.0.1:port` of the gateway.
     pub gateway_url: String,
+    /// `http://host:port` of the separate metrics listener, when the config sets
+    /// `server.metrics_listen`.
+    pub metrics_url: Option<String>,
     /// `http://127.0.0.1:port` of the simulated providers (and `/_mock`).
     pub mock_url: String,
     /// A plain client; requests to the gateway carry no key unless a helper adds it.
@@ -151,6 +154,7 @@ impl TestEnv {
             .expect("client builds");
         Self {
             gateway_url: gateway.url(),
+            metrics_url: gateway.metrics_addr.map(|a| format!("http://{a}")),
             mock_url: format!("http://{}", mock.host()),
             client,
             mock,
@@ -181,9 +185,14 @@ impl TestEnv {
     /// A POST to the chat endpoint with the demo key and a JSON body, ready to send
     /// (tests that need other headers add them).
     pub fn chat_request(&self, body: &Value) -> reqwest::RequestBuilder {
+        self.chat_request_as(DEMO_KEY, body)
+    }
+
+    /// [`Self::chat_request`] with gateway key `key` instead of the demo key.
+    pub fn chat_request_as(&self, key: &str, body: &Value) -> reqwest::RequestBuilder {
         self.client
             .post(self.url("/v1/chat/completions"))
-            .bearer_auth(DEMO_KEY)
+            .bearer_auth(key)
             .json(body)
     }
 

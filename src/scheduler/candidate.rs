@@ -1,0 +1,267 @@
+//! One candidate as the planner sees it for one request: its expected cost and latency
+//! (the [`CandidateInput`] that `score` ranks), and why it may be left out
+//! ([`Exclusion`]: the provider's health, or the request's own limits).
+//!
+//! An [`Assessor`] carries what every candidate of a request is assessed against (the
+//! snapshot, the request, live load, the expected answer length and the time), and
+//! words the error when every candidate is left out.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::actor::Snapshot;
+use super::plan::PlanRequest;
+use super::score::{CandidateInput, LatencySource};
+use crate::config::ModelConfig;
+use crate::error::GatewayError;
+use crate::providers::breaker::CircuitState;
+use crate::providers::health::MIN_LIVE_SAMPLES;
+
+/// Why a candidate was left out of a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exclusion {
+    /// The provider's circuit is open.
+    CircuitOpen,
+    /// The circuit is half-open and its one probe request is already in flight.
+    ProbeInFlight,
+    /// The provider asked us to back off and the time has not passed yet.
+    RateLimited,
+    /// Expected to cost more than the request's `max_cost_usd`.
+    OverMaxCost,
+    /// Expected to take longer than the request's `max_latency_ms`.
+    OverMaxLatency,
+}
+
+impl Exclusion {
+    /// The reason as the explanation (`x-switchyard-explain`) spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CircuitOpen => "circuit_open",
+            Self::ProbeInFlight => "probe_in_flight",
+            Self::RateLimited => "rate_limited",
+            Self::OverMaxCost => "over_max_cost",
+            Self::OverMaxLatency => "over_max_latency",
+        }
+    }
+
+    /// Whether the request's own limits left the candidate out (rather than its
+    /// provider's health).
+    pub fn is_limit(self) -> bool {
+        matches!(self, Self::OverMaxCost | Self::OverMaxLatency)
+    }
+}
+
+/// Which kinds of exclusion a pool's candidates met, for the error when none is left.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Excluded {
+    pub(super) health: bool,
+    pub(super) limits: bool,
+}
+
+impl Excluded {
+    /// Notes that one candidate was left out for `why`.
+    pub(super) fn note(&mut self, why: Exclusion) {
+        if why.is_limit() {
+            self.limits = true;
+        } else {
+            self.health = true;
+        }
+    }
+}
+
+/// Assesses the candidates of one request against one snapshot.
+pub(super) struct Assessor<'a, F> {
+    pub(super) snap: &'a Snapshot,
+    pub(super) req: &'a PlanRequest<'a>,
+    /// The pool the request resolved to (its fallbacks are assessed alike).
+    pub(super) candidates: &'a [Arc<ModelConfig>],
+    /// `in_flight(provider index)` reads live load.
+    in_flight: &'a F,
+    /// The expected answer length when the request sets no `max_tokens`.
+    learned_output: f64,
+    now: Instant,
+}
+
+impl<'a, F: Fn(usize) -> u32> Assessor<'a, F> {
+    pub(super) fn new(
+        snap: &'a Snapshot,
+        req: &'a PlanRequest<'a>,
+        in_flight: &'a F,
+        candidates: &'a [Arc<ModelConfig>],
+        default_output_tokens: u64,
+    ) -> Self {
+        Self {
+            snap,
+            req,
+            candidates,
+            in_flight,
+            learned_output: learned_output(snap, candidates, default_output_tokens),
+            now: Instant::now(),
+        }
+    }
+
+    /// `m`'s expected cost and latency, and why it is left out, if it is.
+    pub(super) fn assess(&self, m: &ModelConfig) -> (CandidateInput, Option<Exclusion>) {
+        let load = (self.in_flight)(m.provider.index);
+        let input = candidate_input(self.snap, m, load, self.req, self.learned_output);
+        let excluded =
+            health_exclusion(self.snap, m, load, self.now).or_else(|| over_limit(&input, self.req));
+        (input, excluded)
+    }
+
+    /// The error when every candidate was left out: the request's limits when only they
+    /// excluded candidates, unavailability otherwise.
+    pub(super) fn nothing_eligible(&self, excluded: Excluded) -> GatewayError {
+        if excluded.limits && !excluded.health {
+            self.over_limits()
+        } else {
+            self.unavailable()
+        }
+    }
+
+    /// Names the cheapest and the fastest candidate's expectations against the limits.
+    fn over_limits(&self) -> GatewayError {
+        let (snap, req) = (self.snap, self.req);
+        let inputs: Vec<CandidateInput> = self
+            .candidates
+            .iter()
+            .map(|m| candidate_input(snap, m, 0, req, self.learned_output))
+            .collect();
+        let cheapest = inputs
+            .iter()
+            .map(|c| c.cost_usd)
+            .fold(f64::INFINITY, f64::min);
+        let fastest = inputs
+            .iter()
+            .map(|c| c.latency_ms)
+            .fold(f64::INFINITY, f64::min);
+        let mut parts = Vec::new();
+        if let Some(max) = req.max_cost_usd {
+            parts.push(format!(
+                "the cheapest candidate is expected to cost ${cheapest:.6} (limit ${max})"
+            ));
+        }
+        if let Some(max) = req.max_latency_ms {
+            parts.push(format!(
+                "the fastest is expected to take {fastest:.0} ms (limit {max} ms)"
+            ));
+        }
+        GatewayError::InvalidRequest {
+            message: format!(
+                "no candidate meets the request's limits: {}",
+                parts.join("; ")
+            ),
+            param: None,
+            code: Some("no_candidate_within_limits"),
+        }
+    }
+
+    /// Unavailable, retrying after the earliest rate limit ends (or in a second).
+    fn unavailable(&self) -> GatewayError {
+        let retry_after = self
+            .candidates
+            .iter()
+            .filter_map(|m| {
+                let p = self.snap.providers.get(m.provider.index)?;
+                p.rate_limited_until
+                    .map(|t| t.saturating_duration_since(self.now))
+            })
+            .min();
+        GatewayError::Unavailable {
+            message: format!(
+                "every candidate for '{}' is unavailable (circuit open or rate limited); retry shortly",
+                self.req.target
+            ),
+            retry_after: retry_after.or(Some(std::time::Duration::from_secs(1))),
+        }
+    }
+}
+
+/// Why the provider's health leaves `m` out, if it does.
+fn health_exclusion(
+    snap: &Snapshot,
+    m: &ModelConfig,
+    in_flight: u32,
+    now: Instant,
+) -> Option<Exclusion> {
+    let p = snap.providers.get(m.provider.index)?;
+    match p.circuit {
+        CircuitState::Open => return Some(Exclusion::CircuitOpen),
+        CircuitState::HalfOpen if in_flight > 0 => return Some(Exclusion::ProbeInFlight),
+        _ => {}
+    }
+    if p.rate_limited_until.is_some_and(|t| t > now) {
+        return Some(Exclusion::RateLimited);
+    }
+    None
+}
+
+/// Which of the request's limits `c` breaks, if any.
+fn over_limit(c: &CandidateInput, req: &PlanRequest<'_>) -> Option<Exclusion> {
+    if req.max_cost_usd.is_some_and(|max| c.cost_usd > max) {
+        return Some(Exclusion::OverMaxCost);
+    }
+    if req.max_latency_ms.is_some_and(|max| c.latency_ms > max) {
+        return Some(Exclusion::OverMaxLatency);
+    }
+    None
+}
+
+/// The answer length a request without `max_tokens` is expected to have: the mean
+/// of the measured averages of `candidates` (the same for all of them, so the cost
+/// comparison stays fair), or `default_output_tokens` before any data.
+pub(super) fn learned_output(
+    snap: &Snapshot,
+    candidates: &[Arc<ModelConfig>],
+    default_output_tokens: u64,
+) -> f64 {
+    let (sum, n) = candidates
+        .iter()
+        .filter_map(|m| snap.models.get(m.index)?.avg_output_tokens)
+        .fold((0.0, 0u32), |(s, n), v| (s + v, n + 1));
+    if n == 0 {
+        default_output_tokens as f64
+    } else {
+        sum / f64::from(n)
+    }
+}
+
+/// `m`'s expected cost, latency and error rate for `req`.
+pub(super) fn candidate_input(
+    snap: &Snapshot,
+    m: &ModelConfig,
+    in_flight: u32,
+    req: &PlanRequest<'_>,
+    learned_output: f64,
+) -> CandidateInput {
+    let health = snap.models.get(m.index);
+    let provider = snap.providers.get(m.provider.index);
+    let output_tokens = req.max_output_tokens.map_or(learned_output, f64::from);
+    let cost_usd =
+        (req.input_tokens as f64 * m.prices.input + output_tokens * m.prices.output) / 1e6;
+    let (latency_ms, latency_source) = match health.and_then(|h| h.live_estimate_ms(req.stream)) {
+        Some(ms) => (ms, LatencySource::Live),
+        // No recent traffic: the prior stands for generation time, the heartbeat
+        // round trip adds what the network costs today.
+        None => match provider.filter(|p| p.heartbeat.rtt.count > 0) {
+            Some(p) => (
+                m.prior_latency_ms + p.heartbeat.rtt.p50,
+                LatencySource::Heartbeat,
+            ),
+            None => (m.prior_latency_ms, LatencySource::Prior),
+        },
+    };
+    let error_rate = match health {
+        Some(h) if h.ok + h.errors >= MIN_LIVE_SAMPLES => h.error_rate,
+        _ => provider.map_or(0.0, |p| p.error_rate),
+    };
+    CandidateInput {
+        cost_usd,
+        latency_ms,
+        latency_source,
+        error_rate,
+        half_open: provider.is_some_and(|p| p.circuit == CircuitState::HalfOpen),
+        in_flight,
+    }
+}
