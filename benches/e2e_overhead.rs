@@ -16,7 +16,8 @@
 //! With wrk each level runs [`WRK_ROUNDS`] alternating direct/gateway rounds and
 //! reports the round with the median ratio (all rounds' ratios are printed too).
 //!
-//! `E2E_SECTIONS=load,stream,slow` runs a subset; `E2E_WORKERS=N` sets the gateway's
+//! `E2E_SECTIONS=load,stream,slow,cluster` runs a subset (`cluster`: the cost of a
+//! `[cluster]` section on the machine's Redis, `E2E_REDIS_URL`); `E2E_WORKERS=N` sets the gateway's
 //! worker threads (default: one per core); `E2E_H2C=false` (or `true`) replaces the demo's
 //! `h2c = "streams"` for every provider.
 
@@ -119,7 +120,33 @@ struct Setup {
     gateway: Proc,
     mock_url: String,
     gateway_url: String,
+    /// The benchmark's configuration, for a second gateway of the same shape.
+    config: String,
     _dir: tempfile::TempDir,
+}
+
+/// Starts `switchyard serve` on `config_path` at a free port, logging to `name.log`.
+async fn spawn_gateway(
+    config_path: &std::path::Path,
+    dir: &std::path::Path,
+    name: &str,
+) -> (Proc, String) {
+    let port = free_port();
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("log file");
+    let gateway = Proc(
+        Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(config_path)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env("SWITCHYARD_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start gateway"),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    wait_ready(&format!("{url}/healthz")).await;
+    (gateway, url)
 }
 
 async fn setup() -> Setup {
@@ -156,28 +183,14 @@ async fn setup() -> Setup {
     config = config.replace("listen = \"127.0.0.1:8080\"", "");
     let config = bench_settings(&config, dir.path());
     let config_path = dir.path().join("bench.toml");
-    std::fs::write(&config_path, config).expect("config");
-
-    let gw_port = free_port();
-    let log = std::fs::File::create(dir.path().join("gateway.log")).expect("log file");
-    let gateway = Proc(
-        Command::new(BIN)
-            .args(["serve", "--config"])
-            .arg(&config_path)
-            .args(["--listen", &format!("127.0.0.1:{gw_port}")])
-            .env("SWITCHYARD_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start gateway"),
-    );
-    let gateway_url = format!("http://127.0.0.1:{gw_port}");
-    wait_ready(&format!("{gateway_url}/healthz")).await;
+    std::fs::write(&config_path, &config).expect("config");
+    let (gateway, gateway_url) = spawn_gateway(&config_path, dir.path(), "gateway").await;
     Setup {
         _mock: mock,
         gateway,
         mock_url,
         gateway_url,
+        config,
         _dir: dir,
     }
 }
@@ -558,7 +571,8 @@ async fn bench() {
         "cpu/req"
     );
     // `E2E_SECTIONS=load,stream,slow` (default all) runs a subset, for quick iterations.
-    let sections = std::env::var("E2E_SECTIONS").unwrap_or_else(|_| "load,stream,slow".to_owned());
+    let sections =
+        std::env::var("E2E_SECTIONS").unwrap_or_else(|_| "load,stream,slow,cluster".to_owned());
     let levels: &[usize] = if sections.contains("load") {
         &[1, 16, 64, 256]
     } else {
@@ -697,6 +711,11 @@ async fn bench() {
         .pool_max_idle_per_host(0)
         .build()
         .expect("client");
+    let cluster = if sections.contains("cluster") {
+        cluster_overhead(&s).await
+    } else {
+        Value::Null
+    };
     let slow = if sections.contains("slow") {
         knobs(
             &http,
@@ -740,6 +759,7 @@ async fn bench() {
         "idle_rss_mib": idle_rss,
         "peak_rss_mib": peak_rss,
         "slow_streams": slow,
+        "cluster": cluster,
     });
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e_overhead.json");
     let _ = std::fs::write(
@@ -747,4 +767,91 @@ async fn bench() {
         serde_json::to_string_pretty(&report).unwrap_or_default(),
     );
     println!("\nwritten to {}", path.display());
+}
+
+/// The cost of `[cluster]`: a second gateway with the same configuration plus a
+/// `[cluster]` section on the machine's Redis (`E2E_REDIS_URL`, default
+/// `redis://127.0.0.1:6379`), so that every admission of the demo's rate-limited keys
+/// takes the shared bucket's round trip; alternating wrk rounds against both at c=1
+/// and c=64, the row being the round with the median throughput ratio.
+async fn cluster_overhead(s: &Setup) -> Value {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        println!("\ncluster: skipped (needs wrk)");
+        return Value::Null;
+    }
+    let redis =
+        std::env::var("E2E_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let dir = s._dir.path();
+    let config = format!(
+        "{}\n[cluster]\nredis_url = \"{redis}\"\nkey_prefix = \"sy-bench-{}\"\n",
+        s.config.replace("usage.db", "usage-cluster.db"),
+        std::process::id()
+    );
+    let path = dir.join("bench-cluster.toml");
+    std::fs::write(&path, config).expect("config");
+    let (cluster_gw, cluster_url) = spawn_gateway(&path, dir, "gateway-cluster").await;
+    let script = wrk_script(dir, "cluster.lua", GATEWAY_KEY, BODY);
+    let embedded = format!("{}/v1/chat/completions", s.gateway_url);
+    let clustered = format!("{cluster_url}/v1/chat/completions");
+    println!("\n[cluster] on the same machine's Redis, against the same gateway without it");
+    println!(
+        "{:>5} {:>10} {:>10} {:>6} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9}",
+        "conc",
+        "single/s",
+        "cluster/s",
+        "ratio",
+        "s p50ms",
+        "c p50ms",
+        "s p99ms",
+        "c p99ms",
+        "s cpu",
+        "c cpu"
+    );
+    let mut rows = Vec::new();
+    for c in [1usize, 64] {
+        let secs = if c == 1 { 2 } else { 3 };
+        let _ = wrk(&embedded, &script, c, 1);
+        let _ = wrk(&clustered, &script, c, 1);
+        let mut rounds = Vec::new();
+        for _ in 0..WRK_ROUNDS {
+            let cpu0 = cpu_time(s.gateway.pid());
+            let a = wrk(&embedded, &script, c, secs);
+            let cpu_a = cpu_time(s.gateway.pid()) - cpu0;
+            let cpu0 = cpu_time(cluster_gw.pid());
+            let b = wrk(&clustered, &script, c, secs);
+            let cpu_b = cpu_time(cluster_gw.pid()) - cpu0;
+            if let (Some(a), Some(b)) = (a, b) {
+                let per = |cpu: Duration, n: u64| cpu.as_secs_f64() * 1e6 / n.max(1) as f64;
+                rounds.push((a, b, per(cpu_a, a.3), per(cpu_b, b.3)));
+            }
+        }
+        if rounds.is_empty() {
+            println!("wrk failed at concurrency {c}");
+            continue;
+        }
+        rounds.sort_by(|x, y| (x.1.0 / x.0.0).total_cmp(&(y.1.0 / y.0.0)));
+        let (a, b, cpu_a, cpu_b) = rounds.swap_remove(rounds.len() / 2);
+        println!(
+            "{:>5} {:>10.0} {:>10.0} {:>6.2} {:>10.3} {:>10.3} {:>10.3} {:>10.3} {:>7.1}µs {:>7.1}µs",
+            c,
+            a.0,
+            b.0,
+            b.0 / a.0,
+            a.1,
+            b.1,
+            a.2,
+            b.2,
+            cpu_a,
+            cpu_b
+        );
+        rows.push(json!({
+            "concurrency": c,
+            "single_rps": a.0, "cluster_rps": b.0, "ratio": b.0 / a.0,
+            "single_p50_ms": a.1, "cluster_p50_ms": b.1, "added_p50_ms": b.1 - a.1,
+            "single_p99_ms": a.2, "cluster_p99_ms": b.2, "added_p99_ms": b.2 - a.2,
+            "single_cpu_us_per_request": cpu_a, "cluster_cpu_us_per_request": cpu_b,
+            "errors": a.4 + b.4,
+        }));
+    }
+    Value::Array(rows)
 }

@@ -2,6 +2,7 @@
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::Supervisor;
 use actix_web::dev::{Server, ServerHandle};
@@ -11,9 +12,12 @@ use crate::api::auth::{KeySource, KeyStore};
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
+use crate::dispatch::cluster::ClusterAdmission;
 use crate::providers::Providers;
 use crate::reload::KeyReloader;
 use crate::scheduler::SchedulerActor;
+use crate::state::Redis;
+use crate::state::rate::GlobalLimits;
 use crate::upstream::Upstream;
 use crate::usage::Accounting;
 
@@ -27,6 +31,8 @@ pub struct Gateway {
     reloader: KeyReloader,
     metrics_server: Option<Server>,
     usage: Arc<Accounting>,
+    /// Ends the open client streams when the gateway stops ([`Stopper`]).
+    streams: crate::cache::Shutdown,
 }
 
 impl Gateway {
@@ -48,7 +54,8 @@ impl Gateway {
             .map_err(std::io::Error::other)?;
         let keys = load_keys(&config)?;
         let config = Arc::new(config);
-        let (state, reloader) = start_state(&config, keys, usage.clone());
+        let (state, reloader) = start_state(&config, keys, usage.clone())?;
+        let streams = state.cache.shutdown().clone();
         crate::scheduler::sample::spawn(state.board.clone(), state.dispatcher.providers().clone());
         let (server, addr) = serve_api(state, &config, listeners)?;
         let (metrics_server, metrics_addr) = match metrics_listeners {
@@ -67,6 +74,7 @@ impl Gateway {
             reloader,
             metrics_server,
             usage,
+            streams,
         })
     }
 
@@ -112,9 +120,19 @@ impl Gateway {
         &self.usage
     }
 
-    /// A handle to stop the server.
+    /// A handle to stop the server. Stopping through it, open streams are cut without
+    /// an error event when the shutdown timeout ends; [`Gateway::stopper`] ends them
+    /// properly.
     pub fn handle(&self) -> ServerHandle {
         self.handle.clone()
+    }
+
+    /// Stops the gateway gracefully, ending the streams still open with an error event.
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            server: self.handle.clone(),
+            streams: self.streams.clone(),
+        }
     }
 
     /// Re-reads provider keys (SIGHUP in `main`).
@@ -125,6 +143,42 @@ impl Gateway {
     /// `http://addr`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+}
+
+/// How long a graceful stop waits for connections before the workers drop them.
+/// actix-web's default; set explicitly because [`MAX_GRACE`] must stay below it.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest [`Stopper::stop`] lets answers run before it ends the open streams:
+/// the rest of [`SHUTDOWN_TIMEOUT`] leaves them time to write their error event and
+/// their connections time to close before the workers drop what is left.
+pub const MAX_GRACE: Duration = Duration::from_secs(25);
+
+/// Stops a running gateway: no new connections, answers in flight get a grace period,
+/// then every stream still open ends with an OpenAI-style error event saying the
+/// gateway is shutting down, billed for what it streamed, before its connection
+/// closes. [`Gateway::run`] then commits the usage ledger.
+#[derive(Debug, Clone)]
+pub struct Stopper {
+    server: ServerHandle,
+    streams: crate::cache::Shutdown,
+}
+
+impl Stopper {
+    /// Stops gracefully, letting answers run for up to `grace` (at most [`MAX_GRACE`]);
+    /// resolves when the server has stopped.
+    pub async fn stop(&self, grace: Duration) {
+        // The stop is sent now: the server stops accepting at once.
+        let stopped = self.server.stop(true);
+        tokio::pin!(stopped);
+        tokio::select! {
+            () = &mut stopped => return,
+            () = tokio::time::sleep(grace.min(MAX_GRACE)) => {}
+        }
+        tracing::info!("shutting down: ending the streams still open");
+        self.streams.begin();
+        stopped.await;
     }
 }
 
@@ -154,7 +208,7 @@ fn start_state(
     config: &Arc<Config>,
     keys: KeyStore,
     usage: Arc<Accounting>,
-) -> (web::Data<AppState>, KeyReloader) {
+) -> std::io::Result<(web::Data<AppState>, KeyReloader)> {
     let upstream = Upstream::new();
     let (scheduler, board) = SchedulerActor::new(config.clone());
     let scheduler = Supervisor::start(|_| scheduler);
@@ -167,16 +221,30 @@ fn start_state(
         providers: providers.clone(),
         board: board.clone(),
     };
+    let mut dispatcher = Dispatcher::new(config.dispatch.clone(), upstream, providers);
+    let cluster = match &config.cluster {
+        Some(c) => {
+            let redis = Redis::start(c, &config.digest).map_err(std::io::Error::other)?;
+            let global = Arc::new(GlobalLimits::new(redis.clone()));
+            dispatcher = dispatcher
+                .with_cluster(Arc::new(ClusterAdmission::new(global, c.expected_replicas)));
+            tracing::info!(replica = %c.replica_id, "cluster mode: provider limits shared through redis");
+            redis.subscribe(api::cluster::applier(scheduler.clone()));
+            Some(redis)
+        }
+        None => None,
+    };
     let state = web::Data::new(AppState {
         board,
         scheduler,
-        dispatcher: Dispatcher::new(config.dispatch.clone(), upstream, providers),
+        dispatcher,
         cache: crate::cache::Cache::new(config),
         keys,
         usage,
         reloader: crate::reload::Reloader::new(config.source.clone()),
+        cluster,
     });
-    (state, reloader)
+    Ok((state, reloader))
 }
 
 /// Builds the gateway's HTTP server on `listeners` (with `/metrics` unless it has a
@@ -212,6 +280,7 @@ fn serve_api(
     // billed tokens for nobody until then. No LLM client half-closes to mean
     // "request complete" (HTTP/1.1 frames requests by length).
     .h1_allow_half_closed(false)
+    .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
     .disable_signals();
     if let Some(n) = config.workers {
         server = server.workers(n);

@@ -149,7 +149,7 @@ pub enum GatewayError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
-    #[error("the model `{0}` does not exist or you do not have access to it")]
+    #[error("the model `{}` does not exist or you do not have access to it", echo(.0))]
     ModelNotFound(String),
     #[error("{0}")]
     NotFound(String),
@@ -157,7 +157,7 @@ pub enum GatewayError {
     MethodNotAllowed,
     #[error("request body is larger than the limit of {0} bytes")]
     PayloadTooLarge(usize),
-    #[error("unsupported content type '{0}': send 'application/json'")]
+    #[error("unsupported content type '{}': send 'application/json'", echo(.0))]
     UnsupportedMediaType(String),
     #[error("{message}")]
     Unavailable {
@@ -187,6 +187,29 @@ pub enum GatewayError {
     Internal,
 }
 
+/// Longest client-supplied value, in characters, an error message repeats in full.
+pub const ECHO_MAX_CHARS: usize = 64;
+
+/// A client-supplied value as error messages repeat it: whole when short, otherwise its
+/// first [`ECHO_MAX_CHARS`] characters, an ellipsis and its length, so a 100 kB header
+/// does not come back as a 100 kB message. Every echo of client input goes through here.
+pub fn echo(value: &str) -> String {
+    match value.char_indices().nth(ECHO_MAX_CHARS) {
+        None => value.to_owned(),
+        Some((end, _)) => format!("{}… ({} bytes)", &value[..end], value.len()),
+    }
+}
+
+/// A number as error messages repeat it: plain when of everyday size, in exponent form
+/// otherwise (`{}` writes 1e-300 as 0.000… with 300 zeros).
+pub fn echo_number(n: f64) -> String {
+    if n == 0.0 || !n.is_finite() || (1e-6..1e15).contains(&n.abs()) {
+        n.to_string()
+    } else {
+        format!("{n:e}")
+    }
+}
+
 fn upstream_message(e: &UpstreamError) -> String {
     let who = if e.provider.is_empty() {
         "upstream provider"
@@ -209,6 +232,20 @@ fn upstream_message(e: &UpstreamError) -> String {
     }
 }
 
+/// `(status, type, code)`: one row of the HTTP mapping in [`GatewayError::parts`].
+type Parts = (StatusCode, &'static str, Option<&'static str>);
+
+/// The OpenAI error `type` of most client errors.
+const INVALID: &str = "invalid_request_error";
+
+/// Rows two variants share.
+const MODEL_NOT_FOUND: Parts = (StatusCode::NOT_FOUND, INVALID, Some("model_not_found"));
+const RATE_LIMITED: Parts = (
+    StatusCode::TOO_MANY_REQUESTS,
+    "rate_limit_error",
+    Some("rate_limit_exceeded"),
+);
+
 impl GatewayError {
     /// A 400 naming the parameter at fault.
     pub fn invalid(message: impl Into<String>, param: impl Into<String>) -> Self {
@@ -219,84 +256,53 @@ impl GatewayError {
         }
     }
 
-    /// `(status, type, code)` of this error: the whole mapping, one row per variant.
-    fn parts(&self) -> (StatusCode, &'static str, Option<&'static str>) {
+    /// `(status, type, code)` of this error: the whole mapping, one row per variant
+    /// (an upstream failure by its class).
+    fn parts(&self) -> Parts {
+        use ErrorClass as Class;
         match self {
-            Self::InvalidRequest { code, .. } => {
-                (StatusCode::BAD_REQUEST, "invalid_request_error", *code)
-            }
-            Self::Unauthorized(_) => (
-                StatusCode::UNAUTHORIZED,
-                "invalid_request_error",
-                Some("invalid_api_key"),
-            ),
+            Self::InvalidRequest { code, .. } => (StatusCode::BAD_REQUEST, INVALID, *code),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, INVALID, Some("invalid_api_key")),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "permission_error", None),
-            Self::ModelNotFound(_) => (
-                StatusCode::NOT_FOUND,
-                "invalid_request_error",
-                Some("model_not_found"),
-            ),
-            Self::NotFound(_) => (StatusCode::NOT_FOUND, "invalid_request_error", None),
-            Self::MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "invalid_request_error",
-                None,
-            ),
+            Self::ModelNotFound(_) => MODEL_NOT_FOUND,
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, INVALID, None),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, INVALID, None),
             Self::PayloadTooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request_error",
+                INVALID,
                 Some("request_too_large"),
             ),
-            Self::UnsupportedMediaType(_) => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "invalid_request_error",
-                None,
-            ),
+            Self::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, INVALID, None),
             Self::Unavailable { .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "service_unavailable",
                 Some("no_provider_available"),
             ),
             Self::Upstream(e) => match e.class {
-                ErrorClass::InvalidRequest => {
-                    (StatusCode::BAD_REQUEST, "invalid_request_error", None)
-                }
-                ErrorClass::ContextLength => (
+                Class::InvalidRequest => (StatusCode::BAD_REQUEST, INVALID, None),
+                Class::ContextLength => (
                     StatusCode::BAD_REQUEST,
-                    "invalid_request_error",
+                    INVALID,
                     Some("context_length_exceeded"),
                 ),
-                ErrorClass::NotFound => (
-                    StatusCode::NOT_FOUND,
-                    "invalid_request_error",
-                    Some("model_not_found"),
-                ),
-                ErrorClass::ContentFilter => (
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request_error",
-                    Some("content_filter"),
-                ),
-                ErrorClass::RateLimited => (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limit_error",
-                    Some("rate_limit_exceeded"),
-                ),
-                ErrorClass::Overloaded => (
+                Class::NotFound => MODEL_NOT_FOUND,
+                Class::ContentFilter => (StatusCode::BAD_REQUEST, INVALID, Some("content_filter")),
+                Class::RateLimited => RATE_LIMITED,
+                Class::Overloaded => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "overloaded_error",
                     Some("upstream_overloaded"),
                 ),
-                ErrorClass::Timeout => (
+                Class::Timeout => (
                     StatusCode::GATEWAY_TIMEOUT,
                     "timeout_error",
                     Some("upstream_timeout"),
                 ),
-                ErrorClass::Auth | ErrorClass::Billing => (
-                    StatusCode::BAD_GATEWAY,
-                    "upstream_error",
-                    Some(e.class.kind()),
-                ),
-                ErrorClass::Connect | ErrorClass::Server | ErrorClass::BadResponse => (
+                Class::Auth
+                | Class::Billing
+                | Class::Connect
+                | Class::Server
+                | Class::BadResponse => (
                     StatusCode::BAD_GATEWAY,
                     "upstream_error",
                     Some(e.class.kind()),
@@ -307,14 +313,8 @@ impl GatewayError {
                 "insufficient_quota",
                 Some("budget_exceeded"),
             ),
-            Self::RateLimited { .. } => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limit_error",
-                Some("rate_limit_exceeded"),
-            ),
-            Self::Conflict { code, .. } => {
-                (StatusCode::CONFLICT, "invalid_request_error", Some(*code))
-            }
+            Self::RateLimited { .. } => RATE_LIMITED,
+            Self::Conflict { code, .. } => (StatusCode::CONFLICT, INVALID, Some(*code)),
             Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", None),
         }
     }
@@ -415,6 +415,25 @@ mod tests {
         for s in [400, 401, 402, 403, 404, 422] {
             assert!(!ErrorClass::from_status(s).is_retryable(), "{s}");
         }
+    }
+
+    #[test]
+    fn echoes_are_short() {
+        assert_eq!(echo("gpt-4o"), "gpt-4o");
+        let long = "é".repeat(100_000);
+        let e = echo(&long);
+        assert!(e.starts_with(&"é".repeat(ECHO_MAX_CHARS)), "{e}");
+        assert!(e.ends_with("… (200000 bytes)"), "{e}");
+        assert_eq!(
+            echo(&"a".repeat(ECHO_MAX_CHARS)),
+            "a".repeat(ECHO_MAX_CHARS)
+        );
+        assert_eq!(echo_number(1e-300), "1e-300");
+        assert_eq!(echo_number(-2.5e300), "-2.5e300");
+        assert_eq!(echo_number(0.25), "0.25");
+        assert_eq!(echo_number(0.0), "0");
+        let e = GatewayError::ModelNotFound("m".repeat(10_000)).to_string();
+        assert!(e.len() < 200, "{e}");
     }
 
     #[test]

@@ -21,6 +21,8 @@
 //! - [`usage`]: who a request is from, one usage record per request, the SQLite
 //!   ledger written off the request path, per-key/per-tenant rate limits and budgets;
 //! - [`metrics`]: every exported metric and the `/metrics` exposition;
+//! - [`state`]: what replicas share through Redis with `[cluster]` (provider buckets,
+//!   the replica registry);
 //! - [`config`]: TOML in, validated [`config::Config`] out; prices, weights, retry
 //!   policy; secrets never printed;
 //! - [`reload`]: `POST /admin/reload`, the config file swapped in while serving;
@@ -44,6 +46,7 @@ pub mod mock;
 pub mod providers;
 pub mod reload;
 pub mod scheduler;
+pub mod state;
 pub mod upstream;
 pub mod usage;
 

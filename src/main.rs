@@ -68,6 +68,10 @@ enum Command {
     CheckConfig {
         /// TOML config to check.
         file: PathBuf,
+        /// Accept a config in which no provider is usable (a template whose key
+        /// variables are not set here).
+        #[arg(long)]
+        allow_empty: bool,
     },
 }
 
@@ -133,7 +137,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         Command::Serve { config, listen } => serve(&config, listen).await,
         Command::Demo { listen, config } => demo(&listen, config).await,
         Command::Mock { listen } => mock(&listen).await,
-        Command::CheckConfig { file } => check_config(&file),
+        Command::CheckConfig { file, allow_empty } => check_config(&file, allow_empty),
     }
 }
 
@@ -147,7 +151,7 @@ async fn serve(config: &Path, listen: Option<String>) -> Result<(), Box<dyn std:
     if let Some(addr) = gateway.metrics_addr {
         tracing::info!(%addr, "metrics listening");
     }
-    stop_on_signal(gateway.handle());
+    stop_on_signal(gateway.stopper());
     gateway.run().await?;
     Ok(())
 }
@@ -180,7 +184,7 @@ async fn demo(listen: &str, config: Option<PathBuf>) -> Result<(), Box<dyn std::
          -H 'Content-Type: application/json' \
          -d '{DEMO_BODY}'\n"
     ));
-    stop_on_signal(gateway.handle());
+    stop_on_signal(gateway.stopper());
     gateway.run().await?;
     Ok(())
 }
@@ -201,12 +205,22 @@ async fn mock(listen: &str) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// `switchyard check-config`: validates a config file and prints its warnings.
-fn check_config(file: &Path) -> Result<(), Box<dyn std::error::Error>> {
+/// `switchyard check-config`: validates a config file and prints its warnings. A config
+/// that loads but leaves no provider usable fails too, unless `allow_empty`: a gateway
+/// started with it would answer every request 503.
+fn check_config(file: &Path, allow_empty: bool) -> Result<(), Box<dyn std::error::Error>> {
     // `{mock}` base URLs are checked as if the simulated providers ran locally.
     let config = Config::load(file, Some("127.0.0.1:9090"))?;
     for w in &config.warnings {
         eprintln!("warning: {w}");
+    }
+    if config.providers.is_empty() && !allow_empty {
+        return Err(format!(
+            "{}: no provider is usable, so every request would fail; \
+             pass --allow-empty to accept a template",
+            file.display()
+        )
+        .into());
     }
     announce(&format!(
         "{}: ok ({} providers, {} models, {} routes, {} gateway keys)\n",
@@ -221,7 +235,7 @@ fn check_config(file: &Path) -> Result<(), Box<dyn std::error::Error>> {
 
 /// On SIGTERM or ctrl-c: stop accepting, let requests in flight finish, then
 /// [`Gateway::run`] commits the usage ledger before the process exits.
-fn stop_on_signal(handle: actix_web::dev::ServerHandle) {
+fn stop_on_signal(stopper: switchyard::app::Stopper) {
     actix_web::rt::spawn(async move {
         #[cfg(unix)]
         {
@@ -241,7 +255,9 @@ fn stop_on_signal(handle: actix_web::dev::ServerHandle) {
         #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down: finishing requests in flight, then flushing usage");
-        handle.stop(true).await;
+        // Streams still open after the grace period end with an error event saying
+        // so, billed for what they streamed.
+        stopper.stop(switchyard::app::MAX_GRACE).await;
     });
 }
 

@@ -11,6 +11,7 @@ const LAYERS: &[&[&str]] = &[
     &["canonical"],
     &["config"],
     &["metrics"],
+    &["state"],
     &["usage"],
     &["adapters"],
     &["upstream"],

@@ -29,7 +29,8 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
 use super::{
-    Adapter, Completion, StreamDecoder, UpstreamRequest, key_header, retry_after, to_json,
+    Adapter, Completion, MAX_MESSAGE_BYTES, StreamDecoder, UpstreamRequest, key_header,
+    retry_after, to_json, truncate,
 };
 use crate::canonical::{ChatRequest, FinishReason, FunctionCall, ResponseMessage, ToolCall, Usage};
 use crate::config::{ModelConfig, ProviderConfig, Secret};
@@ -318,7 +319,7 @@ impl WireError {
         } else {
             self.message
         };
-        UpstreamError::new(class, truncate(message, 500))
+        UpstreamError::new(class, truncate(message, MAX_MESSAGE_BYTES))
     }
 }
 
@@ -349,18 +350,6 @@ pub fn map_error(status: u16, headers: &HeaderMap, body: &[u8]) -> UpstreamError
     // only where another attempt makes sense.
     let wait = retry_after(headers).filter(|_| err.is_retryable());
     err.with_retry_after(wait)
-}
-
-fn truncate(mut s: String, max: usize) -> String {
-    if s.len() > max {
-        let mut cut = max;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-        s.push('…');
-    }
-    s
 }
 
 #[cfg(test)]

@@ -121,3 +121,20 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, GatewayError> 
     serde_json::to_writer(&mut out, value).map_err(|_| GatewayError::Internal)?;
     Ok(out)
 }
+
+/// The longest provider reason, in bytes, an OpenAI-family or Anthropic error keeps.
+pub(crate) const MAX_MESSAGE_BYTES: usize = 500;
+
+/// Cuts a provider's reason to at most `max` bytes, on a char boundary, and marks the
+/// cut with `…`.
+pub(crate) fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}

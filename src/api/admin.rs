@@ -247,6 +247,9 @@ async fn put_weights(
         Scope::Tier(t) => ("tier", t.clone()),
     };
     tracing::info!(scope = key, name = %name, ?effective, "weights changed");
+    if let Some(redis) = &state.cluster {
+        super::cluster::publish_weights(redis, &scope, &weights);
+    }
     Ok(HttpResponse::Ok().json(serde_json::json!({ key: name, "weights": effective })))
 }
 

@@ -1,7 +1,10 @@
 //! Header names shared with clients, docs and dashboards (DESIGN.md "Names"), and
 //! the reading of the cache directive from them.
 
+use actix_web::http::header::{HeaderMap, HeaderName};
+
 use crate::cache::Directive;
+use crate::error::{GatewayError, echo};
 
 /// Request: route override.
 pub const ROUTE: &str = "x-switchyard-route";
@@ -51,9 +54,30 @@ pub mod name {
     pub const CACHE: HeaderName = HeaderName::from_static(super::CACHE);
 }
 
+/// A numeric limit header (`x-switchyard-max-cost-usd`, `-max-latency-ms`,
+/// `-timeout-ms`): absent, or a finite number >= 0. A bad value is a 400 naming the
+/// header and repeating the value only through [`echo`], so a huge header does not come
+/// back whole.
+pub fn number(headers: &HeaderMap, name: &HeaderName) -> Result<Option<f64>, GatewayError> {
+    let Some(v) = headers.get(name) else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(v.as_bytes());
+    match text.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 => Ok(Some(n)),
+        _ => Err(GatewayError::invalid(
+            format!(
+                "invalid {name} header: expected a number >= 0, got '{}'",
+                echo(&text)
+            ),
+            name.as_str(),
+        )),
+    }
+}
+
 /// What the request's headers ask of the cache. Unknown values of
 /// `x-switchyard-cache` are ignored; `Cache-Control: no-cache` or `no-store` bypass.
-pub fn cache_directive(headers: &actix_web::http::header::HeaderMap) -> Directive {
+pub fn cache_directive(headers: &HeaderMap) -> Directive {
     let no_cache = headers
         .get_all(actix_web::http::header::CACHE_CONTROL)
         .filter_map(|v| v.to_str().ok())
@@ -76,7 +100,7 @@ pub fn cache_directive(headers: &actix_web::http::header::HeaderMap) -> Directiv
 
 #[cfg(test)]
 mod tests {
-    use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+    use actix_web::http::header::HeaderValue;
 
     use super::*;
 
@@ -86,6 +110,21 @@ mod tests {
             h.append(HeaderName::from_static(k), HeaderValue::from_static(v));
         }
         cache_directive(&h)
+    }
+
+    #[test]
+    fn bad_numbers_are_echoed_short() {
+        let mut h = HeaderMap::new();
+        assert_eq!(number(&h, &name::MAX_COST).unwrap(), None);
+        h.insert(name::MAX_COST, HeaderValue::from_static(" 0.5 "));
+        assert_eq!(number(&h, &name::MAX_COST).unwrap(), Some(0.5));
+        let huge = "9".repeat(100_000) + "x";
+        h.insert(name::MAX_COST, HeaderValue::from_str(&huge).unwrap());
+        let e = number(&h, &name::MAX_COST).unwrap_err();
+        let body = e.body();
+        assert!(body.error.message.len() < 300, "{}", body.error.message);
+        assert!(body.error.message.contains(MAX_COST));
+        assert_eq!(body.error.param.as_deref(), Some(MAX_COST));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod chat;
+pub mod cluster;
 pub mod headers;
 pub mod keys;
 pub mod middleware;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub usage: Arc<crate::usage::Accounting>,
     /// `POST /admin/reload`: where the config came from, one reload at a time.
     pub reloader: crate::reload::Reloader,
+    /// With `[cluster]`: the shared-state engine (`/admin/cluster`).
+    pub cluster: Option<Arc<crate::state::Redis>>,
 }
 
 impl AppState {
@@ -82,6 +85,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     )
     .configure(admin::configure)
+    .configure(cluster::configure)
     .configure(keys::configure)
     .configure(usage::configure)
     .service(

@@ -3,13 +3,14 @@
 //! its answer ends. Both stream paths use it alike: a relay the client reads alone
 //! (the cache bypassed) and a flight whose events several clients share.
 
+use actix_web::http::StatusCode;
 use bytes::{Bytes, BytesMut};
 
 use crate::canonical::stream::write_event;
 use crate::canonical::{ChatResponse, ChunkEncoder, StreamEvent, Usage};
 use crate::dispatch::Failed;
 use crate::dispatch::relay::EventSink;
-use crate::error::{GatewayError, UpstreamError};
+use crate::error::{ErrorBody, ErrorDetail, GatewayError, UpstreamError};
 use crate::usage::{CacheStatus, STATUS_CLIENT_CLOSED, Ticket};
 
 use super::answer;
@@ -37,10 +38,15 @@ impl Record {
     }
 
     /// The answer ended with `status` after `usage` of it was streamed (a failure
-    /// mid-stream, or the client hanging up).
+    /// mid-stream, the client hanging up, the gateway stopping). A hit or a coalesced
+    /// answer made no upstream attempt of its own, as in [`Record::finish`].
     fn end_early(mut self, usage: &Usage, status: u16) {
-        self.ticket
-            .set_answered(&self.head.model, self.head.attempts);
+        let attempts = if self.status.went_upstream() {
+            self.head.attempts
+        } else {
+            0
+        };
+        self.ticket.set_answered(&self.head.model, attempts);
         self.ticket.set_cache(self.status);
         self.ticket.finish(usage, status);
     }
@@ -55,6 +61,8 @@ pub struct ClientStream {
     output_chars: usize,
     /// The request's prompt-token estimate, for the same.
     prompt_estimate: u64,
+    /// The answer's end (`[DONE]` or an error event) has been written.
+    ended: bool,
 }
 
 impl ClientStream {
@@ -71,6 +79,7 @@ impl ClientStream {
             out: BytesMut::new(),
             output_chars: 0,
             prompt_estimate,
+            ended: false,
         }
     }
 
@@ -108,6 +117,7 @@ impl ClientStream {
             }
         }
         self.encoder.finish(usage, &mut self.out);
+        self.ended = true;
         if let Some(rec) = self.record.take() {
             rec.finish(&self.encoder.usage().unwrap_or(usage));
         }
@@ -116,15 +126,39 @@ impl ClientStream {
     /// Ends the answer with an OpenAI-style error event (and no `[DONE]`). Before any
     /// event, the request failed outright; after some, what was streamed is billed.
     pub fn failed(&mut self, f: &Failed) {
-        write_event(&mut self.out, &f.error.body());
+        let status = actix_web::ResponseError::status_code(&f.error).as_u16();
+        self.end_with_error(&f.error.body(), status, f.attempts);
+    }
+
+    /// The gateway is stopping: ends the answer with an error event saying so (and no
+    /// `[DONE]`), billed as [`ClientStream::failed`] bills, under status 503. Nothing
+    /// if the answer has already ended.
+    pub fn shutting_down(&mut self) {
+        if self.ended {
+            return;
+        }
+        let attempts = self.record.as_ref().map_or(0, |r| r.head.attempts);
+        let body = ErrorBody {
+            error: ErrorDetail {
+                message: "the gateway is shutting down".to_owned(),
+                kind: "server_error",
+                param: None,
+                code: Some("shutting_down"),
+            },
+        };
+        self.end_with_error(&body, StatusCode::SERVICE_UNAVAILABLE.as_u16(), attempts);
+    }
+
+    fn end_with_error(&mut self, body: &ErrorBody, status: u16, attempts: u32) {
+        write_event(&mut self.out, body);
+        self.ended = true;
         let Some(rec) = self.record.take() else {
             return;
         };
-        let status = actix_web::ResponseError::status_code(&f.error).as_u16();
         if self.encoder.is_started() {
             rec.end_early(&self.streamed_usage(), status);
         } else {
-            rec.ticket.failed(status, f.attempts);
+            rec.ticket.failed(status, attempts);
         }
     }
 

@@ -39,7 +39,6 @@ pub(super) struct Upcall {
     pub(super) chat: ChatRequest,
     pub(super) candidates: Vec<Arc<ModelConfig>>,
     pub(super) route: Option<String>,
-    pub(super) timeout: Option<Duration>,
     pub(super) latency_budget: Option<Duration>,
     pub(super) prompt_tokens: u64,
 }
@@ -48,7 +47,9 @@ impl Upcall {
     async fn run(self: Box<Self>) -> Result<(Outcome, Answered), Failed> {
         let opts = RunOptions {
             route: self.route.as_deref(),
-            timeout: self.timeout,
+            // The route's cap: each client's own deadline bounds only its own wait, and
+            // the call stops when the last client has left (`super`'s module doc).
+            timeout: None,
             latency_budget: self.latency_budget,
             prompt_tokens: self.prompt_tokens,
         };

@@ -10,7 +10,14 @@
 //! [`event_log`] keeps a flight's events compactly; `job` runs a flight's upstream
 //! call in its own task. Every client stream, shared or not, is written by one
 //! [`client::ClientStream`], which also finishes the client's usage ticket.
-//! [`directive`] is what the client asked of the cache.
+//! [`directive`] is what the client asked of the cache; [`shutdown`] ends every open
+//! client stream with an error event when the gateway stops.
+//!
+//! Deadlines (`x-switchyard-timeout-ms`) are each request's own: a flight's upstream
+//! call runs under the route's cap, and every client waits for its answer (for a
+//! stream, its first event) only until its own deadline, then leaves the flight with a
+//! 504. The flight goes on while anyone still waits and stops when the last one has
+//! left, so the first client's deadline never cuts off those that joined it.
 //! docs/caching.md is the operator's reference.
 
 pub mod answer;
@@ -20,6 +27,7 @@ pub mod event_log;
 pub mod flight;
 mod job;
 pub mod key;
+pub mod shutdown;
 pub mod store;
 
 use std::collections::HashMap;
@@ -36,12 +44,15 @@ use crate::canonical::{ChatRequest, ChatResponse, StreamEvent, Usage, ids};
 use crate::config::{CacheConfig, CacheMode, Config, ModelConfig};
 use crate::dispatch::relay::RelayStream;
 use crate::dispatch::{Answered, Dispatcher, Failed, Outcome, RunOptions};
+use crate::error::{ErrorClass, GatewayError, UpstreamError};
 use crate::usage::{CacheStatus, Caller, Ticket};
 use client::{ClientStream, Record};
 pub use directive::Directive;
 use flight::{End, Flight, Head, Next, Subscription};
 use job::{Entry, Job, Upcall};
 use key::{Key, Target};
+pub use shutdown::Shutdown;
+use shutdown::Stopping;
 pub use store::StoreStats;
 
 /// SSE bytes for the HTTP layer.
@@ -76,7 +87,8 @@ pub struct Call<'a> {
     pub ticket: &'a mut Option<Ticket>,
     /// The request's prompt-token estimate (`ChatRequest::prompt_tokens_estimate`).
     pub prompt_tokens: u64,
-    /// The client's deadline and latency budget, for the dispatcher.
+    /// The client's deadline (for the dispatcher, or for this client's wait on a
+    /// flight) and latency budget.
     pub timeout: Option<Duration>,
     pub latency_budget: Option<Duration>,
 }
@@ -107,6 +119,8 @@ pub struct Cache {
     /// Modes and TTLs, replaced by a config reload.
     settings: Arc<ArcSwap<Settings>>,
     shared: Arc<Shared>,
+    /// Ends the client streams when the gateway stops.
+    shutdown: Shutdown,
 }
 
 /// `[cache]` and every route's mode and TTL, resolved against it.
@@ -146,7 +160,13 @@ impl Cache {
                     store: store::Store::new(c.max_bytes),
                 }),
             }),
+            shutdown: Shutdown::default(),
         }
+    }
+
+    /// The signal that ends every client stream when the gateway stops.
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
     }
 
     /// The stored answers' counters.
@@ -174,10 +194,11 @@ impl Cache {
     /// running the dispatcher (shared with whoever joins meanwhile). The call's ticket
     /// is taken when an answer starts; on failure it is left for the caller to finish.
     pub async fn serve(&self, dispatcher: &Dispatcher, call: Call<'_>) -> Result<Reply, Failed> {
+        let deadline = call.timeout.map(|t| Instant::now() + t);
         let (mode, ttl) = self.mode(call.route);
         if mode == CacheMode::Off || call.directive == Directive::Bypass {
             crate::metrics::record_cache_event(CacheStatus::Bypass.as_str());
-            return bypass(dispatcher, call).await;
+            return bypass(dispatcher, call, &self.shutdown).await;
         }
         // Deterministic requests only, unless the client opts in (docs/caching.md).
         let cacheable = mode == CacheMode::Cache
@@ -207,13 +228,18 @@ impl Cache {
                     chat: call.chat,
                     candidates: call.candidates.to_vec(),
                     route: call.route.map(str::to_owned),
-                    timeout: call.timeout,
-                    latency_budget: call.latency_budget,
+                    latency_budget: queue_budget(call.latency_budget, call.timeout),
                 }),
             };
             actix_web::rt::spawn(job.run());
         }
-        answer_from(sub, status, wants, call.ticket).await
+        let client = Client {
+            wants,
+            deadline,
+            prompt_tokens: call.prompt_tokens,
+            shutdown: &self.shutdown,
+        };
+        answer_from(sub, status, client, call.ticket).await
     }
 
     /// Finds the stored answer or the flight in progress for `key`, or starts a flight
@@ -256,8 +282,53 @@ impl Wants {
     }
 }
 
+/// What one client of a flight asked for and how long it waits.
+struct Client<'a> {
+    wants: Wants,
+    /// When this client stops waiting for its answer (a stream: for its first event).
+    deadline: Option<Instant>,
+    /// The request's prompt-token estimate, to bill a stream that ends early.
+    prompt_tokens: u64,
+    shutdown: &'a Shutdown,
+}
+
+/// How long the flight's upstream call may queue for a rate-limited key: the leader's
+/// latency budget and its deadline, as when it runs alone (docs/failover.md, "the wait
+/// must fit the request's remaining deadline"). The queueing happens when the call
+/// starts, when the leader is usually its only client.
+fn queue_budget(latency_budget: Option<Duration>, timeout: Option<Duration>) -> Option<Duration> {
+    match (latency_budget, timeout) {
+        (Some(b), Some(t)) => Some(b.min(t)),
+        (b, t) => b.or(t),
+    }
+}
+
+/// `wait` unless `deadline` passes first; then this client's 504, the dispatcher's
+/// deadline error (`Run::into_failure` in `crate::dispatch`).
+async fn until<T>(
+    deadline: Option<Instant>,
+    wait: impl Future<Output = Result<T, Failed>>,
+) -> Result<T, Failed> {
+    let Some(at) = deadline else {
+        return wait.await;
+    };
+    tokio::time::timeout_at(at, wait).await.unwrap_or_else(|_| {
+        Err(Failed {
+            error: GatewayError::Upstream(UpstreamError::new(
+                ErrorClass::Timeout,
+                "no answer within the request deadline",
+            )),
+            attempts: 0,
+        })
+    })
+}
+
 /// Runs the dispatcher for this request alone: the cache is bypassed.
-async fn bypass(dispatcher: &Dispatcher, call: Call<'_>) -> Result<Reply, Failed> {
+async fn bypass(
+    dispatcher: &Dispatcher,
+    call: Call<'_>,
+    shutdown: &Shutdown,
+) -> Result<Reply, Failed> {
     let opts = RunOptions {
         route: call.route,
         timeout: call.timeout,
@@ -296,6 +367,7 @@ async fn bypass(dispatcher: &Dispatcher, call: Call<'_>) -> Result<Reply, Failed
             Served::Stream(Box::pin(relay_sse(
                 relay.with_tenant(call.caller.tenant.clone()),
                 client,
+                shutdown.stopping(),
             )))
         }
     };
@@ -307,17 +379,24 @@ async fn bypass(dispatcher: &Dispatcher, call: Call<'_>) -> Result<Reply, Failed
 }
 
 /// This client's answer from a flight (stored, shared or led): as a stream through its
-/// own encoder, or assembled whole.
+/// own encoder, or assembled whole. Past the client's deadline it leaves the flight
+/// (dropping `sub`) with a 504.
 async fn answer_from(
     mut sub: Subscription,
     status: CacheStatus,
-    wants: Wants,
+    client: Client<'_>,
     ticket: &mut Option<Ticket>,
 ) -> Result<Reply, Failed> {
+    let Client {
+        wants,
+        deadline,
+        prompt_tokens,
+        shutdown,
+    } = client;
     let head = if wants.stream {
-        sub.head().await?
+        until(deadline, sub.head()).await?
     } else {
-        let (head, events, end) = sub.complete().await?;
+        let (head, events, end) = until(deadline, sub.complete()).await?;
         let r = complete(&head, &events, end, status == CacheStatus::Miss);
         if let Some(ticket) = ticket.take() {
             Record {
@@ -334,9 +413,9 @@ async fn answer_from(
         status,
         head: head.clone(),
     });
-    let client = ClientStream::new(&head.model.name, wants.include_usage, 0, record);
+    let client = ClientStream::new(&head.model.name, wants.include_usage, prompt_tokens, record);
     Ok(reply(
-        Served::Stream(Box::pin(flight_sse(sub, client))),
+        Served::Stream(Box::pin(flight_sse(sub, client, shutdown.stopping()))),
         head,
         status,
     ))
@@ -387,30 +466,57 @@ fn complete(head: &Head, events: &[StreamEvent], end: End, lead: bool) -> ChatRe
     }
 }
 
-/// One client reading a relay alone: each batch the relay decodes, encoded for it.
+/// One client reading a relay alone: each batch the relay decodes, encoded for it,
+/// until the relay ends or the gateway stops.
 fn relay_sse(
     relay: Box<RelayStream>,
     client: ClientStream,
+    stopping: Stopping,
 ) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
-    futures_util::stream::unfold((relay, client), |(mut relay, mut client)| async move {
-        relay
-            .step(&mut client)
-            .await
-            .then(|| (Ok(client.take()), (relay, client)))
+    let state = Some((relay, client, stopping));
+    futures_util::stream::unfold(state, |state| async move {
+        let (mut relay, mut client, mut stopping) = state?;
+        let more = tokio::select! {
+            biased;
+            () = &mut stopping => None,
+            more = relay.step(&mut client) => Some(more),
+        };
+        match more {
+            Some(true) => Some((Ok(client.take()), Some((relay, client, stopping)))),
+            Some(false) => None,
+            // The relay is dropped with this state, which ends the upstream stream.
+            None => {
+                client.shutting_down();
+                let bytes = client.take();
+                // Empty if the answer had just ended: then there is nothing to add.
+                (!bytes.is_empty()).then_some((Ok(bytes), None))
+            }
+        }
     })
 }
 
-/// One client reading a flight: the flight's events through the client's encoder.
+/// One client reading a flight: the flight's events through the client's encoder,
+/// until the flight ends or the gateway stops.
 fn flight_sse(
     sub: Subscription,
     client: ClientStream,
+    stopping: Stopping,
 ) -> impl Stream<Item = Result<Bytes, actix_web::Error>> {
-    futures_util::stream::unfold(Some((sub, client)), |state| async move {
-        let (mut sub, mut client) = state?;
-        match sub.next().await? {
+    futures_util::stream::unfold(Some((sub, client, stopping)), |state| async move {
+        let (mut sub, mut client, mut stopping) = state?;
+        let next = tokio::select! {
+            biased;
+            () = &mut stopping => {
+                // Dropping `sub` leaves the flight; the last client to leave ends it.
+                client.shutting_down();
+                return Some((Ok(client.take()), None));
+            }
+            next = sub.next() => next?,
+        };
+        match next {
             Next::Events(events) => {
                 client.events(&events);
-                Some((Ok(client.take()), Some((sub, client))))
+                Some((Ok(client.take()), Some((sub, client, stopping))))
             }
             Next::End(End::Done { usage, complete }) => {
                 client.done(usage, complete.as_deref());

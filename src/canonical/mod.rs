@@ -1,15 +1,19 @@
 //! The contract: OpenAI-shaped chat types that every adapter translates to and from.
 //!
-//! `request` is what clients send, `response` and `chunk` are what they receive,
-//! `usage` is the normalised token count, `stream` is the provider-neutral stream
-//! event and the encoder that turns those events back into OpenAI SSE chunks.
+//! `request` is what clients send and its parsing (`nesting` bounds how deep the body
+//! may nest before it is parsed, `validate` checks what serde cannot), `response` and
+//! `chunk` are what they receive, `usage` is the normalised token count, `stream` is
+//! the provider-neutral stream event and the encoder that turns those events back into
+//! OpenAI SSE chunks.
 
 pub mod chunk;
 pub mod ids;
+mod nesting;
 pub mod request;
 pub mod response;
 pub mod stream;
 pub mod usage;
+mod validate;
 
 pub use request::{
     ChatRequest, Content, ContentPart, FunctionCall, Message, ResponseFormat, Role, Stop, Tool,

@@ -1,4 +1,5 @@
-//! The chat request as clients send it (OpenAI Chat Completions), plus its validation.
+//! The chat request as clients send it (OpenAI Chat Completions) and its parsing; what
+//! serde cannot check is in `validate`.
 //!
 //! Unknown top-level fields are ignored, as the OpenAI SDKs pass provider extras through
 //! `extra_body`; known fields are typed so a wrong type is a 400 naming the field.
@@ -6,6 +7,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
+use super::validate::json_kind;
 use crate::error::GatewayError;
 
 /// `POST /v1/chat/completions` body.
@@ -79,85 +81,6 @@ impl ChatRequest {
         self.stream_options
             .as_ref()
             .is_some_and(|o| o.include_usage.unwrap_or(false))
-    }
-
-    /// Checks what serde cannot: non-empty messages, n = 1, ranges, tool-message ids.
-    pub fn validate(&self) -> Result<(), GatewayError> {
-        if self.model.is_empty() {
-            return Err(GatewayError::invalid(
-                "you must provide a model parameter",
-                "model",
-            ));
-        }
-        if self.messages.is_empty() {
-            return Err(GatewayError::invalid(
-                "'messages' must contain at least one message",
-                "messages",
-            ));
-        }
-        if let Some(n) = self.n
-            && n != 1
-        {
-            return Err(GatewayError::invalid(
-                format!("n={n} is not supported: Switchyard returns exactly one choice (n=1)"),
-                "n",
-            ));
-        }
-        if let Some(t) = self.temperature
-            && !(0.0..=2.0).contains(&t)
-        {
-            return Err(GatewayError::invalid(
-                format!("{t} is greater than the maximum of 2 or less than 0 - 'temperature'"),
-                "temperature",
-            ));
-        }
-        if let Some(p) = self.top_p
-            && !(0.0..=1.0).contains(&p)
-        {
-            return Err(GatewayError::invalid(
-                format!("{p} is out of range [0, 1] - 'top_p'"),
-                "top_p",
-            ));
-        }
-        if let Some(Stop::Many(stops)) = &self.stop
-            && stops.len() > 4
-        {
-            return Err(GatewayError::invalid(
-                "'stop' accepts at most 4 sequences",
-                "stop",
-            ));
-        }
-        for (i, m) in self.messages.iter().enumerate() {
-            match m.role {
-                Role::Tool if m.tool_call_id.as_deref().is_none_or(str::is_empty) => {
-                    return Err(GatewayError::invalid(
-                        format!("messages[{i}]: a 'tool' message needs 'tool_call_id'"),
-                        format!("messages[{i}].tool_call_id"),
-                    ));
-                }
-                Role::User | Role::System | Role::Developer if m.content.is_none() => {
-                    return Err(GatewayError::invalid(
-                        format!("messages[{i}]: missing required parameter 'content'"),
-                        format!("messages[{i}].content"),
-                    ));
-                }
-                _ => {}
-            }
-        }
-        if let Some(ToolChoice::Function(name)) = &self.tool_choice {
-            let declared = self
-                .tools
-                .iter()
-                .flatten()
-                .any(|t| t.function.name == *name);
-            if !declared {
-                return Err(GatewayError::invalid(
-                    format!("tool_choice names '{name}', which is not among 'tools'"),
-                    "tool_choice",
-                ));
-            }
-        }
-        Ok(())
     }
 }
 
@@ -285,8 +208,8 @@ pub struct FunctionDef {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// JSON Schema of the arguments, kept as raw JSON: the gateway never inspects it
-    /// on the request path, it only forwards it.
+    /// JSON Schema of the arguments, kept as raw JSON: the gateway only checks that it
+    /// is an object (and, with the whole body, how deep it nests), then forwards it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameters: Option<Box<RawValue>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -382,9 +305,32 @@ pub struct JsonSchemaFormat {
 
 /// Parses a request body, naming the offending field on failure.
 pub fn parse_request(body: &[u8]) -> Result<ChatRequest, GatewayError> {
+    if let Some(err) = not_an_object(body) {
+        return Err(err);
+    }
+    super::nesting::check(body)?;
     // Plain serde_json first: tracking the field path costs on every request, and only
     // a body that fails needs it for its error message.
     serde_json::from_slice(body).map_err(|first| explain_parse_error(body, first))
+}
+
+/// The 400 for a body that is JSON but not an object. serde reads a struct from an
+/// array of its fields in order too (`["gpt-4o", [...]]`), which no client means.
+/// A body that is not JSON at all is left to the parser's error.
+fn not_an_object(body: &[u8]) -> Option<GatewayError> {
+    let first = *body
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))?;
+    if first == b'{' {
+        return None;
+    }
+    let kind = json_kind(first)?;
+    serde_json::from_slice::<serde::de::IgnoredAny>(body).ok()?;
+    Some(GatewayError::InvalidRequest {
+        message: format!("the request body must be a JSON object, but got {kind} instead"),
+        param: None,
+        code: Some("invalid_type"),
+    })
 }
 
 /// The 400 for a body that did not parse, naming the offending field when there is one.

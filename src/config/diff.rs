@@ -78,6 +78,7 @@ pub fn diff(old: &Config, new: &Config) -> Diff {
 
 /// `[server]`: the listeners and workers need a restart, the body limit does not.
 fn server(d: &mut Diff, old: &Config, new: &Config) {
+    d.restart_if("cluster", &old.cluster, &new.cluster);
     d.restart_if("server.listen", &old.listen, &new.listen);
     d.restart_if("server.workers", &old.workers, &new.workers);
     d.restart_if(

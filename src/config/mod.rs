@@ -9,6 +9,7 @@
 //! running gateway can take on reload.
 
 pub mod cache;
+pub mod cluster;
 pub mod diff;
 pub mod dispatch;
 pub mod health;
@@ -31,6 +32,8 @@ pub mod weights;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
 
 pub use cache::{CacheConfig, CacheMode, RouteCache};
 pub use dispatch::{DispatchConfig, RateLimits};
@@ -106,6 +109,10 @@ pub struct Config {
     /// The file this config was read from, for `POST /admin/reload`; `None` for
     /// config text (the embedded demo, tests).
     pub source: Option<ConfigSource>,
+    /// `[cluster]`; `None`: the embedded default, all state in process.
+    pub cluster: Option<cluster::ClusterConfig>,
+    /// SHA-256 of the config text (first 16 hex characters), for `/admin/cluster`.
+    pub digest: String,
 }
 
 /// Where a config was read from, so it can be read again the same way.
@@ -137,17 +144,44 @@ impl Config {
         base_dir: Option<&Path>,
         mock_addr: Option<&str>,
     ) -> Result<Self, ConfigError> {
-        let de = toml::Deserializer::parse(text).map_err(|e| invalid("config", e.message()))?;
+        let de =
+            toml::Deserializer::parse(text).map_err(|e| invalid("config", located(text, &e)))?;
         let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
-            invalid(path, humanize(e.into_inner().message()))
+            let e = e.into_inner();
+            // A duplicate key has no path (its table is not entered yet): its line is
+            // all there is to go by.
+            if path == "." {
+                invalid("config", located(text, &e))
+            } else {
+                invalid(path, humanize(e.message()))
+            }
         })?;
-        validate(raw, base_dir, mock_addr)
+        let mut config = validate(raw, base_dir, mock_addr)?;
+        config.digest = hex::encode(&Sha256::digest(text.as_bytes())[..8]);
+        Ok(config)
     }
 }
 
-/// Rewrites serde's Rust type names in plain words: `expected u64` → `expected an integer`.
+/// A TOML error's message with where it is: `line 3, column 7: ...`, so a syntax error
+/// or a duplicate key can be found in a long file.
+fn located(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end();
+    let Some(span) = e.span() else {
+        return message.to_owned();
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    format!("line {line}, column {column}: {message}")
+}
+
+/// Rewrites serde's Rust type names in plain words: `expected u64` → `expected an integer`;
+/// a negative or oversized integer says what the range is.
 fn humanize(message: &str) -> String {
+    if let Some(out) = out_of_range(message) {
+        return out;
+    }
     let mut out = message.to_owned();
     for (rust, plain) in [
         ("expected u64", "expected an integer"),
@@ -160,6 +194,25 @@ fn humanize(message: &str) -> String {
         out = out.replace(rust, plain);
     }
     out
+}
+
+/// serde's `invalid value: integer `-3`, expected u32` in plain words: `expected a
+/// non-negative integer, got -3`, or the largest value allowed when it is too large.
+fn out_of_range(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("invalid value: integer `")?;
+    let (value, ty) = rest.split_once("`, expected ")?;
+    let max = match ty {
+        "u8" => u64::from(u8::MAX),
+        "u16" => u64::from(u16::MAX),
+        "u32" => u64::from(u32::MAX),
+        "u64" | "usize" => u64::MAX,
+        _ => return None,
+    };
+    Some(if value.starts_with('-') {
+        format!("expected a non-negative integer, got {value}")
+    } else {
+        format!("expected an integer from 0 to {max}, got {value}")
+    })
 }
 
 /// `v`, or `default` when absent; zero is refused (`at.field: expected a number > 0`).

@@ -45,6 +45,8 @@ pub struct RawConfig {
     /// `[tenants.NAME]`: limits shared by every key of the tenant.
     #[serde(default)]
     pub tenants: BTreeMap<String, super::usage::Limits>,
+    /// `[cluster]`: shared state across replicas; absent: everything in process.
+    pub cluster: Option<super::cluster::RawCluster>,
 }
 
 /// `[health]`: how provider actors measure and judge health.
@@ -184,7 +186,7 @@ pub struct RawProvider {
     /// `{mock}` stands for the simulated providers' address (demo only).
     pub base_url: String,
     /// API keys; requests spread across them.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::secret::provider_keys")]
     pub keys: Vec<SecretSource>,
     /// Whole-request timeout. Default 120000.
     pub timeout_ms: Option<u64>,

@@ -49,6 +49,13 @@ pub(super) fn validate(
         if models.has_name(&name) {
             return Err(invalid(at, "a route may not share its name with a model"));
         }
+        if r.candidates.is_empty() {
+            // Every request to the route would be answered 503.
+            return Err(invalid(
+                format!("{at}.candidates"),
+                "a route needs at least one candidate",
+            ));
+        }
         let weights = weights::validate_at(&at, r.weights)?;
         let policy = dispatch::route_policy(&at, global, &r)?;
         if policy != *global {

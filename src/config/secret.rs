@@ -36,20 +36,92 @@ impl fmt::Display for Secret {
 }
 
 /// Where a secret comes from: `{ env = "NAME" }`, `{ file = "path" }`, or, for demo
-/// credentials and simulated providers only, `{ value = "..." }`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// credentials and simulated providers only, `{ value = "..." }`. Anything but a table
+/// is refused with what is expected, without echoing it (a bare string is most likely
+/// the key itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretSource {
     /// Environment variable holding the secret.
-    #[serde(default)]
     pub env: Option<String>,
     /// File holding the secret (trailing whitespace trimmed); relative to the config file.
-    #[serde(default)]
     pub file: Option<String>,
     /// The secret itself. Allowed for gateway keys, the admin token and simulated
     /// providers; rejected for real provider keys.
-    #[serde(default)]
     pub value: Option<String>,
+}
+
+/// What a secret source may be written as, for error messages.
+const EXPECTED: &str =
+    r#"a secret source: { env = "NAME" }, { file = "path" } or { value = "..." }"#;
+/// The same for provider keys, which may not be literal.
+const EXPECTED_PROVIDER_KEY: &str = r#"a secret source: { env = "NAME" } or { file = "path" }"#;
+
+/// The table form of [`SecretSource`], as serde derives it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Fields {
+    #[serde(default)]
+    env: Option<String>,
+    #[serde(default)]
+    file: Option<String>,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+/// Reads a [`SecretSource`]; `expected` names the accepted forms when it is not a table.
+struct SourceVisitor {
+    expected: &'static str,
+}
+
+impl<'de> serde::de::Visitor<'de> for SourceVisitor {
+    type Value = SecretSource;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expected)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<SecretSource, E> {
+        // Never `Unexpected::Str`: the string is likely the secret itself.
+        Err(E::custom(format_args!(
+            "expected {}, not a string",
+            self.expected
+        )))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<SecretSource, A::Error> {
+        let f = Fields::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        Ok(SecretSource {
+            env: f.env,
+            file: f.file,
+            value: f.value,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretSource {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(SourceVisitor { expected: EXPECTED })
+    }
+}
+
+/// `[providers.NAME] keys`: like `Vec<SecretSource>`, but a non-table entry is told that
+/// only `env` and `file` are accepted.
+pub(super) fn provider_keys<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<SecretSource>, D::Error> {
+    struct ProviderKey(SecretSource);
+    impl<'de> Deserialize<'de> for ProviderKey {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(SourceVisitor {
+                expected: EXPECTED_PROVIDER_KEY,
+            })
+            .map(ProviderKey)
+        }
+    }
+    Ok(Vec::<ProviderKey>::deserialize(d)?
+        .into_iter()
+        .map(|k| k.0)
+        .collect())
 }
 
 /// What resolving a source found.

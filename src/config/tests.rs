@@ -174,3 +174,99 @@ fn h2c_is_off_by_default_and_only_for_plain_http() {
     assert!(H2c::Streams.for_request(true) && !H2c::Streams.for_request(false));
     assert!(H2c::All.for_request(false) && !H2c::Off.for_request(true));
 }
+
+#[test]
+fn a_route_without_candidates_is_refused() {
+    let e = err(&format!("{MINIMAL}\n[routes.auto]\ncandidates = []\n"));
+    assert_eq!(
+        e,
+        "routes.auto.candidates: a route needs at least one candidate"
+    );
+}
+
+#[test]
+fn listen_addresses_are_checked_at_load() {
+    let server = |key: &str, addr: &str| format!("[server]\n{key} = \"{addr}\"\n{MINIMAL}");
+    let e = err(&server("listen", "not an address"));
+    assert!(e.starts_with("server.listen: expected host:port"), "{e}");
+    let e = err(&server("listen", "127.0.0.1:70000"));
+    assert_eq!(
+        e,
+        "server.listen: port 70000 is out of range: expected 0 to 65535"
+    );
+    let e = err(&server("metrics_listen", "127.0.0.1"));
+    assert!(
+        e.starts_with("server.metrics_listen: expected host:port"),
+        "{e}"
+    );
+    let e = err(&server("listen", &"h".repeat(10_000)));
+    assert!(e.len() < 300, "{e}");
+    for ok in [
+        "localhost:8080",
+        "0.0.0.0:0",
+        "[::1]:65535",
+        "gateway.internal:443",
+    ] {
+        let c = Config::from_toml(&server("listen", ok), None, None).unwrap();
+        assert_eq!(c.listen, ok);
+    }
+    for bad in [":8080", "[::1:80", "::1:80", "host:", "host:8o"] {
+        let e = err(&server("listen", bad));
+        assert!(e.starts_with("server.listen: "), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn syntax_errors_and_duplicate_keys_keep_their_line() {
+    let e = err("[server]\nlisten = \"127.0.0.1:1\"\nworkers = = 2\n");
+    assert!(e.starts_with("config: line 3, column "), "{e}");
+    let e = err(&format!("{MINIMAL}context_window = 1\n"));
+    assert!(e.starts_with("config: line 13, column 1: "), "{e}");
+    assert!(e.contains("duplicate key"), "{e}");
+    let e = err(&format!(
+        "{MINIMAL}\n[providers.openai]\nkind = \"openai\"\n"
+    ));
+    assert!(e.contains("line 14, column "), "{e}");
+}
+
+#[test]
+fn out_of_range_integers_say_what_is_expected() {
+    let e = err(&format!("[dispatch]\nmax_attempts = -3\n{MINIMAL}"));
+    assert_eq!(
+        e,
+        "dispatch.max_attempts: expected a non-negative integer, got -3"
+    );
+    let e = err(&format!("[dispatch]\nmax_attempts = 5000000000\n{MINIMAL}"));
+    assert_eq!(
+        e,
+        "dispatch.max_attempts: expected an integer from 0 to 4294967295, got 5000000000"
+    );
+}
+
+#[test]
+fn a_bare_string_secret_says_what_is_expected_without_echoing_it() {
+    let e = err(&MINIMAL.replace("{ file = \"/dev/null\" }", "\"sk-live-123\""));
+    assert_eq!(
+        e,
+        r#"providers.openai.keys[0]: expected a secret source: { env = "NAME" } or { file = "path" }, not a string"#
+    );
+    let e = err(&format!("[admin]\ntoken = \"adm-secret\"\n{MINIMAL}"));
+    assert_eq!(
+        e,
+        r#"admin.token: expected a secret source: { env = "NAME" }, { file = "path" } or { value = "..." }, not a string"#
+    );
+    let e =
+        err(&(MINIMAL.to_owned() + "\n[[keys]]\nid = \"k\"\nkey = \"sk-gw-1\"\ntenant = \"t\"\n"));
+    assert!(
+        e.starts_with("keys[0].key: expected a secret source"),
+        "{e}"
+    );
+    assert!(
+        e.contains("{ value = \"...\" }") && !e.contains("sk-gw-1"),
+        "{e}"
+    );
+    // The table forms still work, unknown fields still name themselves.
+    let e = err(&MINIMAL.replace("{ file = ", "{ fil = "));
+    assert!(e.starts_with("providers.openai.keys[0]"), "{e}");
+    assert!(e.contains("fil"), "{e}");
+}

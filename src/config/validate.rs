@@ -10,7 +10,8 @@ use super::policy::Policies;
 use super::raw::{RawAdmin, RawConfig};
 use super::{
     Config, ConfigError, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DispatchConfig, Resolved, Secret,
-    cache, dispatch, health, keys, models, providers, rechunk, routes, scheduler, tiers, usage,
+    cache, cluster, dispatch, health, invalid, keys, models, providers, rechunk, routes, scheduler,
+    tiers, usage,
 };
 
 /// Resolves defaults, secrets and cross-references. `base_dir` is where relative secret
@@ -35,6 +36,15 @@ pub fn validate(
     let scheduler = scheduler::validate(&raw.scheduler)?;
     let cache = cache::validate(&raw.cache)?;
     let usage = usage::validate_usage(&raw.usage)?;
+    let cluster = cluster::validate(raw.cluster.as_ref(), base_dir)?;
+    for (key, addr) in [
+        ("server.listen", &raw.server.listen),
+        ("server.metrics_listen", &raw.server.metrics_listen),
+    ] {
+        if let Some(addr) = addr {
+            check_listen(key, addr)?;
+        }
+    }
     Ok(Config {
         listen: raw
             .server
@@ -62,6 +72,8 @@ pub fn validate(
         cache,
         usage,
         tenants: raw.tenants,
+        cluster,
+        digest: String::new(),
         warnings,
         base_dir: base_dir.map(Path::to_path_buf),
         source: None,
@@ -85,4 +97,39 @@ fn admin_token(
             None
         }
     })
+}
+
+/// A listen address is `host:port` with a port from 0 to 65535; the host (an IP, `[v6]`
+/// or a name such as `localhost`) is not resolved here, only checked for being there.
+fn check_listen(key: &str, addr: &str) -> Result<(), ConfigError> {
+    let expected = || {
+        invalid(
+            key,
+            format!(
+                "expected host:port, e.g. 127.0.0.1:8080, got '{}'",
+                crate::error::echo(addr)
+            ),
+        )
+    };
+    let (host, port) = addr.rsplit_once(':').ok_or_else(expected)?;
+    let host_ok = !host.is_empty()
+        && !host.chars().any(|c| c.is_whitespace() || c == '/')
+        && (host.starts_with('[') == host.ends_with(']'))
+        && (host.starts_with('[') || !host.contains(':'));
+    if !host_ok {
+        return Err(expected());
+    }
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(expected());
+    }
+    if port.parse::<u16>().is_err() {
+        return Err(invalid(
+            key,
+            format!(
+                "port {} is out of range: expected 0 to 65535",
+                crate::error::echo(port)
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, invalid};
+use crate::error::{echo, echo_number};
 
 /// A full set of weights. Relative: `price 0.7, latency 0.3` and `7, 3` rank the same.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -79,7 +80,10 @@ impl PartialWeights {
             {
                 return Err(WeightsError {
                     field: field.to_owned(),
-                    message: format!("expected a number from 0 to {MAX_WEIGHT}, got {v}"),
+                    message: format!(
+                        "expected a number from 0 to {MAX_WEIGHT}, got {}",
+                        echo_number(v)
+                    ),
                 });
             }
         }
@@ -91,13 +95,13 @@ impl PartialWeights {
         let mut w = Self::default();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (name, value) = part.split_once('=').ok_or_else(|| WeightsError {
-                field: part.to_owned(),
+                field: echo(part),
                 message: "expected name=value".to_owned(),
             })?;
             let name = name.trim();
             let value: f64 = value.trim().parse().map_err(|_| WeightsError {
-                field: name.to_owned(),
-                message: format!("'{}' is not a number", value.trim()),
+                field: echo(name),
+                message: format!("'{}' is not a number", echo(value.trim())),
             })?;
             match name {
                 "price" => w.price = Some(value),
@@ -105,7 +109,7 @@ impl PartialWeights {
                 "errors" => w.errors = Some(value),
                 other => {
                     return Err(WeightsError {
-                        field: other.to_owned(),
+                        field: echo(other),
                         message: "unknown weight: expected price, latency or errors".to_owned(),
                     });
                 }

@@ -5,6 +5,7 @@
 //! event, then are relayed chunk by chunk as they arrive ([`relay`]). The rules are in
 //! docs/failover.md.
 
+pub mod cluster;
 pub mod rechunk;
 pub mod relay;
 pub mod report;
@@ -22,6 +23,7 @@ use crate::error::{ErrorClass, GatewayError, UpstreamError};
 use crate::providers::Providers;
 use crate::providers::keys::{Admission, KeyPool, Lease, PoolKey};
 use crate::upstream::{self, Upstream};
+use cluster::{Admitted, ClusterAdmission, ClusterLease};
 pub use relay::EventSink;
 pub use relay::RelayStream;
 pub use report::Reporter;
@@ -74,6 +76,8 @@ pub struct Dispatcher {
     providers: Arc<Providers>,
     /// Replaced by a config reload; each run reads it once.
     config: Arc<ArcSwap<DispatchConfig>>,
+    /// With `[cluster]`: the provider keys' buckets shared by every replica.
+    cluster: Option<Arc<ClusterAdmission>>,
 }
 
 /// The bookkeeping of one [`Dispatcher::run_with`].
@@ -103,7 +107,14 @@ impl Dispatcher {
             upstream,
             providers,
             config: Arc::new(ArcSwap::from_pointee(config)),
+            cluster: None,
         }
+    }
+
+    /// Admits every request also through the cluster's shared buckets.
+    pub fn with_cluster(mut self, cluster: Arc<ClusterAdmission>) -> Self {
+        self.cluster = Some(cluster);
+        self
     }
 
     /// Takes a reloaded config's retry policies and rechunking; runs already under
@@ -164,6 +175,42 @@ impl Dispatcher {
         Err(run.into_failure())
     }
 
+    /// A key of candidate `i`'s provider with room for `tokens` within `budget`: from
+    /// the local buckets, then (with `[cluster]`) the cluster's. `None`: the candidate
+    /// is skipped for this request (saturated, or without keys).
+    async fn admit(
+        &self,
+        run: &mut Run<'_>,
+        i: usize,
+        pool: &KeyPool,
+        tokens: u64,
+        budget: Duration,
+    ) -> Option<(Duration, Lease, Option<ClusterLease>)> {
+        let (queued, lease) = match pool.admit(tokens, budget) {
+            Admission::Go(queued, lease) => (queued, lease),
+            Admission::Saturated(free_in) => {
+                tracing::debug!(provider = %pool.provider(), wait_ms = free_in.as_millis() as u64, "rate limit: candidate saturated, moving on");
+                run.saturated(i, free_in);
+                return None;
+            }
+            Admission::NoKeys => {
+                run.skipped[i] = true;
+                return None;
+            }
+        };
+        let Some(cluster) = &self.cluster else {
+            return Some((queued, lease, None));
+        };
+        match cluster.admit(pool, lease.key(), tokens, budget).await {
+            Admitted::Go(wait, shared) => Some((queued.max(wait), lease, shared)),
+            Admitted::Saturated(free_in) => {
+                // The lease goes back unused: the local bucket is refunded.
+                run.saturated(i, free_in);
+                None
+            }
+        }
+    }
+
     /// Candidate `i`'s turn: skipped, or waited for, admitted and tried once.
     async fn turn(
         &self,
@@ -192,18 +239,8 @@ impl Dispatcher {
             return Turn::Deadline;
         }
         let budget = (run.deadline - now - wait).min(opts.latency_budget.unwrap_or(Duration::MAX));
-        let (queued, lease) = match pool.admit(tokens, budget) {
-            Admission::Go(queued, lease) => (queued, lease),
-            Admission::Saturated(free_in) => {
-                tracing::debug!(provider = %model.provider.name, wait_ms = free_in.as_millis() as u64, "rate limit: candidate saturated, moving on");
-                run.saturated = Some(run.saturated.map_or(free_in, |s| s.min(free_in)));
-                run.skipped[i] = true;
-                return Turn::Skip;
-            }
-            Admission::NoKeys => {
-                run.skipped[i] = true;
-                return Turn::Skip;
-            }
+        let Some((queued, lease, shared)) = self.admit(run, i, pool, tokens, budget).await else {
+            return Turn::Skip;
         };
         let wait = wait.max(queued);
         if !wait.is_zero() {
@@ -212,7 +249,12 @@ impl Dispatcher {
         run.attempts += 1;
         run.delay = Duration::ZERO;
         let key = lease.key().clone();
-        let attempt = self.attempt(req, model, lease, pool.clone(), opts.prompt_tokens);
+        let attempt = self.attempt(
+            req,
+            model,
+            (lease, pool.clone(), shared),
+            opts.prompt_tokens,
+        );
         let Ok(result) = tokio::time::timeout_at(run.deadline, attempt).await else {
             return Turn::Deadline;
         };
@@ -236,8 +278,7 @@ impl Dispatcher {
         &self,
         req: &ChatRequest,
         model: &Arc<ModelConfig>,
-        mut lease: Lease,
-        pool: Arc<KeyPool>,
+        (mut lease, pool, shared): (Lease, Arc<KeyPool>, Option<ClusterLease>),
         prompt_tokens: u64,
     ) -> Result<Outcome, AttemptError> {
         let adapter = model.provider.kind.adapter();
@@ -254,6 +295,7 @@ impl Dispatcher {
                 .get(model.provider.index)
                 .map(|h| h.shared.begin()),
             lease: Some((lease, pool)),
+            shared,
             prompt_tokens,
         };
         self.exchange(req, model, up, reporter).await
@@ -358,6 +400,12 @@ impl<'p> Run<'p> {
             saturated: None,
             deadline_passed: false,
         }
+    }
+
+    /// Candidate `i` is at its rate limit for `free_in`: out of this request.
+    fn saturated(&mut self, i: usize, free_in: Duration) {
+        self.saturated = Some(self.saturated.map_or(free_in, |s| s.min(free_in)));
+        self.skipped[i] = true;
     }
 
     /// Candidate `i`'s attempt failed upstream with `e`: logged (the key redacted,

@@ -20,6 +20,8 @@ pub struct Reporter {
     pub(super) started: Instant,
     pub(super) _in_flight: Option<crate::providers::health::InFlight>,
     pub(super) lease: Option<(Lease, Arc<KeyPool>)>,
+    /// The cluster's reservation for the same key, with `[cluster]`.
+    pub(super) shared: Option<super::cluster::ClusterLease>,
     /// Prompt tokens as estimated, until the provider reports them.
     pub(super) prompt_tokens: u64,
 }
@@ -51,6 +53,9 @@ impl Reporter {
     pub fn succeeded(mut self, ttft: Option<Duration>, output_tokens: Option<u64>) {
         if let (Some((lease, _)), Some(out)) = (self.lease.as_mut(), output_tokens) {
             lease.reconcile(self.prompt_tokens + out);
+        }
+        if let (Some(shared), Some(out)) = (self.shared.take(), output_tokens) {
+            shared.settle(self.prompt_tokens + out);
         }
         self.send(None, ttft, output_tokens);
     }

@@ -139,6 +139,18 @@ pub const FAMILIES: &[Family] = &[
         "Client streams currently being relayed",
     ),
     family(
+        "switchyard_cluster_engine_up",
+        Gauge,
+        &["engine"],
+        "1 while the cluster's shared-state engine answers, 0 while this replica serves on local state",
+    ),
+    family(
+        "switchyard_cluster_admissions_total",
+        Counter,
+        &["result"],
+        "Provider-key admissions decided by the cluster (go, saturated) or locally at this replica's share (local)",
+    ),
+    family(
         "switchyard_circuit_state",
         Gauge,
         &["provider"],
@@ -262,7 +274,8 @@ pub const FAMILIES: &[Family] = &[
 
 /// Families described above that ordinary traffic does not produce: they appear only
 /// after a provider key is revoked, a token bucket runs dry, identical requests
-/// overlap, the cache outgrows its bound or the config is reloaded. (The Prometheus
+/// overlap, the cache outgrows its bound or the config is reloaded, or only with a
+/// `[cluster]` section (the cluster engine and admissions). (The Prometheus
 /// check runs a token bucket dry on purpose, so its dashboards show those two.)
 /// `.ci/prometheus-check.sh` reports panels that only use them as "no data (metric not
 /// produced yet)" instead of failing.
@@ -275,6 +288,8 @@ pub const PENDING: &[&str] = &[
     "switchyard_rate_limit_queue_depth",
     "switchyard_cache_evictions_total",
     "switchyard_config_reloads_total",
+    "switchyard_cluster_engine_up",
+    "switchyard_cluster_admissions_total",
 ];
 
 /// The family named `name`, if it is one.

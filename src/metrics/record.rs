@@ -175,3 +175,17 @@ pub fn record_heartbeat(provider: &str, ok: bool, rtt: Duration) {
             .increment(1);
     }
 }
+
+/// Whether the cluster engine (`redis`) answers.
+pub fn record_cluster_engine_up(engine: &'static str, up: bool) {
+    gauge!("switchyard_cluster_engine_up", "engine" => engine).set(if up { 1.0 } else { 0.0 });
+}
+
+/// Counts one provider-key admission in cluster mode by how it was decided.
+pub fn record_cluster_admission(result: &'static str) {
+    count(
+        "switchyard_cluster_admissions_total",
+        &[("result", result)],
+        1,
+    );
+}

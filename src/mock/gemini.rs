@@ -24,7 +24,8 @@ use serde_json::{Value, json};
 mod render;
 
 use super::brain::{self, Prompt, ToolMode, ToolSpec};
-use super::{Injected, MockProvider, head_delay, pause, sse_response, total_delay};
+use super::reply::{garbage, pause_whole};
+use super::{Injected, Knobs, MockProvider, head_delay, pause, sse_response};
 use render::Render;
 
 /// Routes one request to the simulated Gemini provider.
@@ -70,6 +71,20 @@ pub async fn handle(
             vec![],
         );
     };
+    let sse = query_param(query, "alt") == Some("sse");
+    generate(p, model, rpc == "streamGenerateContent", sse, body).await
+}
+
+/// `generateContent` or `streamGenerateContent` (as SSE with `alt=sse`): counted,
+/// validated as the real API does, then failed as the knobs say or answered after the
+/// knobs' delays.
+async fn generate(
+    p: Arc<MockProvider>,
+    model: &str,
+    stream: bool,
+    sse: bool,
+    body: &[u8],
+) -> HttpResponse {
     let (k, injected) = p.on_chat();
     let body: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
@@ -92,40 +107,48 @@ pub async fn handle(
         a: &answer,
         per_event: k.tokens_per_event,
     };
-    if rpc == "streamGenerateContent" {
+    if stream {
         pause(head_delay(&k)).await;
-        let chunks = r.chunks();
-        if query_param(query, "alt") == Some("sse") {
-            let events = chunks
-                .into_iter()
-                .map(|c| Bytes::from(format!("data: {c}\r\n\r\n")))
-                .collect();
-            return sse_response(p.clone(), &k, events);
-        }
-        // Without `alt=sse`: one JSON array, `[{…}\n,\r\n{…}\n]`, streamed element by element.
-        let last = chunks.len().saturating_sub(1);
-        let events = chunks
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let lead = if i == 0 { "[" } else { "\n,\r\n" };
-                let end = if i == last { "\n]" } else { "" };
-                Bytes::from(format!("{lead}{c}{end}"))
-            })
-            .collect();
-        let mut resp = sse_response(p.clone(), &k, events);
-        resp.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=UTF-8"),
-        );
-        resp
+        stream_response(p, &k, r.chunks(), sse)
     } else {
-        let events = answer.tokens.len().div_ceil(k.tokens_per_event.max(1));
-        pause(total_delay(&k, events)).await;
+        pause_whole(&k, &answer).await;
         HttpResponse::Ok()
             .content_type("application/json; charset=UTF-8")
             .body(r.whole())
     }
+}
+
+/// A stream's chunks as SSE events separated by `\r\n\r\n`, or without `alt=sse` as
+/// one JSON array, `[{…}\n,\r\n{…}\n]`, streamed element by element.
+fn stream_response(
+    p: Arc<MockProvider>,
+    k: &Knobs,
+    chunks: Vec<String>,
+    sse: bool,
+) -> HttpResponse {
+    if sse {
+        let events = chunks
+            .into_iter()
+            .map(|c| Bytes::from(format!("data: {c}\r\n\r\n")))
+            .collect();
+        return sse_response(p, k, events);
+    }
+    let last = chunks.len().saturating_sub(1);
+    let events = chunks
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let lead = if i == 0 { "[" } else { "\n,\r\n" };
+            let end = if i == last { "\n]" } else { "" };
+            Bytes::from(format!("{lead}{c}{end}"))
+        })
+        .collect();
+    let mut resp = sse_response(p, k, events);
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    resp
 }
 
 fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
@@ -141,6 +164,7 @@ fn field<'v>(v: &'v Value, camel: &str, snake: &str) -> Option<&'v Value> {
     v.get(camel).or_else(|| v.get(snake))
 }
 
+/// Validates the body like the real API and turns it into a prompt.
 fn parse(model: &str, body: &Value) -> Result<Prompt, String> {
     let contents = body
         .get("contents")
@@ -150,12 +174,6 @@ fn parse(model: &str, body: &Value) -> Result<Prompt, String> {
     let mut p = Prompt::new(model, "");
     p.text_chars = 0;
     p.messages = contents.len();
-    let parts_of = |v: &Value| -> Vec<Value> {
-        v.get("parts")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
     if let Some(sys) = field(body, "systemInstruction", "system_instruction") {
         p.messages += 1;
         for part in parts_of(sys) {
@@ -171,61 +189,86 @@ fn parse(model: &str, body: &Value) -> Result<Prompt, String> {
             ));
         }
         match c.get("role").and_then(Value::as_str).unwrap_or("user") {
-            "user" => {
-                let mut text = String::new();
-                for (j, part) in parts.iter().enumerate() {
-                    if let Some(t) = part.get("text").and_then(Value::as_str) {
-                        p.text_chars += t.len();
-                        text.push_str(t);
-                        p.tool_results.clear();
-                    } else if let Some(fr) = field(part, "functionResponse", "function_response") {
-                        let response = fr.get("response").unwrap_or(&Value::Null);
-                        if !response.is_object() {
-                            return Err(format!(
-                                "Invalid value at 'contents[{i}].parts[{j}].function_response.response' (type.googleapis.com/google.protobuf.Struct), {response}"
-                            ));
-                        }
-                        let result = match response.get("result") {
-                            Some(Value::String(s)) => s.clone(),
-                            _ => response.to_string(),
-                        };
-                        p.text_chars += result.len();
-                        p.tool_results.push(result);
-                    }
-                }
-                if !text.is_empty() {
-                    p.last_user = text;
-                }
-            }
-            "model" => {
-                p.tool_results.clear();
-                let first_call = parts
-                    .iter()
-                    .position(|part| field(part, "functionCall", "function_call").is_some());
-                if let Some(j) = first_call {
-                    let signed = field(&parts[j], "thoughtSignature", "thought_signature")
-                        .and_then(Value::as_str)
-                        .is_some_and(|s| !s.is_empty());
-                    if needs_signature && !signed {
-                        let name = parts[j]
-                            .pointer("/functionCall/name")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default();
-                        return Err(format!(
-                            "Function call is missing a thought_signature in functionCall parts. This is required for tools to work correctly, and missing thought_signature may lead to degraded model performance. Additional data, function call `default_api:{name}` , position {}. Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures for more details.",
-                            j + 1
-                        ));
-                    }
-                }
-                for part in &parts {
-                    p.text_chars += part.get("text").and_then(Value::as_str).map_or(0, str::len);
-                }
-            }
+            "user" => read_user_turn(&mut p, i, &parts)?,
+            "model" => read_model_turn(&mut p, &parts, needs_signature)?,
             _ => return Err("Please use a valid role: user, model.".into()),
         }
     }
-    p.tools = body
-        .get("tools")
+    p.tools = tools(body);
+    p.tool_mode = tool_mode(body)?;
+    if let Some(g) = field(body, "generationConfig", "generation_config") {
+        read_generation_config(&mut p, model, g)?;
+    }
+    Ok(p)
+}
+
+fn parts_of(v: &Value) -> Vec<Value> {
+    v.get("parts")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// A user turn: its text, or function responses (which must be JSON objects) as tool
+/// results.
+fn read_user_turn(p: &mut Prompt, i: usize, parts: &[Value]) -> Result<(), String> {
+    let mut text = String::new();
+    for (j, part) in parts.iter().enumerate() {
+        if let Some(t) = part.get("text").and_then(Value::as_str) {
+            p.text_chars += t.len();
+            text.push_str(t);
+            p.tool_results.clear();
+        } else if let Some(fr) = field(part, "functionResponse", "function_response") {
+            let response = fr.get("response").unwrap_or(&Value::Null);
+            if !response.is_object() {
+                return Err(format!(
+                    "Invalid value at 'contents[{i}].parts[{j}].function_response.response' (type.googleapis.com/google.protobuf.Struct), {response}"
+                ));
+            }
+            let result = match response.get("result") {
+                Some(Value::String(s)) => s.clone(),
+                _ => response.to_string(),
+            };
+            p.text_chars += result.len();
+            p.tool_results.push(result);
+        }
+    }
+    if !text.is_empty() {
+        p.last_user = text;
+    }
+    Ok(())
+}
+
+/// A model turn; Gemini 3 rejects one whose first function call lost its signature.
+fn read_model_turn(p: &mut Prompt, parts: &[Value], needs_signature: bool) -> Result<(), String> {
+    p.tool_results.clear();
+    let first_call = parts
+        .iter()
+        .position(|part| field(part, "functionCall", "function_call").is_some());
+    if let Some(j) = first_call {
+        let signed = field(&parts[j], "thoughtSignature", "thought_signature")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty());
+        if needs_signature && !signed {
+            let name = parts[j]
+                .pointer("/functionCall/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            return Err(format!(
+                "Function call is missing a thought_signature in functionCall parts. This is required for tools to work correctly, and missing thought_signature may lead to degraded model performance. Additional data, function call `default_api:{name}` , position {}. Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures for more details.",
+                j + 1
+            ));
+        }
+    }
+    for part in parts {
+        p.text_chars += part.get("text").and_then(Value::as_str).map_or(0, str::len);
+    }
+    Ok(())
+}
+
+/// Every function declaration of every tool.
+fn tools(body: &Value) -> Vec<ToolSpec> {
+    body.get("tools")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -242,45 +285,53 @@ fn parse(model: &str, body: &Value) -> Result<Prompt, String> {
                 parameters,
             })
         })
-        .collect();
+        .collect()
+}
+
+/// `toolConfig.functionCallingConfig`: `ANY` with one allowed name forces that function.
+fn tool_mode(body: &Value) -> Result<ToolMode, String> {
     let calling = field(body, "toolConfig", "tool_config")
         .and_then(|c| field(c, "functionCallingConfig", "function_calling_config"));
-    p.tool_mode = match calling.and_then(|c| c.get("mode")).and_then(Value::as_str) {
-        None | Some("AUTO" | "VALIDATED" | "MODE_UNSPECIFIED") => ToolMode::Auto,
-        Some("NONE") => ToolMode::None,
-        Some("ANY") => {
-            let allowed = calling
-                .and_then(|c| field(c, "allowedFunctionNames", "allowed_function_names"))
-                .and_then(Value::as_array);
-            match allowed.map(Vec::as_slice) {
-                Some([Value::String(name)]) => ToolMode::Named(name.clone()),
-                _ => ToolMode::Required,
+    Ok(
+        match calling.and_then(|c| c.get("mode")).and_then(Value::as_str) {
+            None | Some("AUTO" | "VALIDATED" | "MODE_UNSPECIFIED") => ToolMode::Auto,
+            Some("NONE") => ToolMode::None,
+            Some("ANY") => {
+                let allowed = calling
+                    .and_then(|c| field(c, "allowedFunctionNames", "allowed_function_names"))
+                    .and_then(Value::as_array);
+                match allowed.map(Vec::as_slice) {
+                    Some([Value::String(name)]) => ToolMode::Named(name.clone()),
+                    _ => ToolMode::Required,
+                }
             }
-        }
-        Some(other) => {
-            return Err(format!(
-                "Invalid value at 'tool_config.function_calling_config.mode' (type.googleapis.com/google.ai.generativelanguage.v1beta.FunctionCallingConfig.Mode), \"{other}\""
-            ));
-        }
-    };
-    if let Some(g) = field(body, "generationConfig", "generation_config") {
-        let penalty = field(g, "presencePenalty", "presence_penalty")
-            .or_else(|| field(g, "frequencyPenalty", "frequency_penalty"));
-        if penalty.is_some() && model.starts_with("gemini-2.5-flash") {
-            // Recorded: penalties are rejected by some models.
-            return Err(format!("Penalty is not enabled for models/{model}"));
-        }
-        p.max_tokens = field(g, "maxOutputTokens", "max_output_tokens")
-            .and_then(Value::as_u64)
-            .and_then(|v| u32::try_from(v).ok());
-        p.json_mode = field(g, "responseMimeType", "response_mime_type").and_then(Value::as_str)
-            == Some("application/json");
-        p.thinking = field(g, "thinkingConfig", "thinking_config")
-            .and_then(|t| field(t, "includeThoughts", "include_thoughts"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+            Some(other) => {
+                return Err(format!(
+                    "Invalid value at 'tool_config.function_calling_config.mode' (type.googleapis.com/google.ai.generativelanguage.v1beta.FunctionCallingConfig.Mode), \"{other}\""
+                ));
+            }
+        },
+    )
+}
+
+/// `generationConfig`: the output cap, JSON mode, thoughts; penalties where rejected.
+fn read_generation_config(p: &mut Prompt, model: &str, g: &Value) -> Result<(), String> {
+    let penalty = field(g, "presencePenalty", "presence_penalty")
+        .or_else(|| field(g, "frequencyPenalty", "frequency_penalty"));
+    if penalty.is_some() && model.starts_with("gemini-2.5-flash") {
+        // Recorded: penalties are rejected by some models.
+        return Err(format!("Penalty is not enabled for models/{model}"));
     }
-    Ok(p)
+    p.max_tokens = field(g, "maxOutputTokens", "max_output_tokens")
+        .and_then(Value::as_u64)
+        .and_then(|v| u32::try_from(v).ok());
+    p.json_mode = field(g, "responseMimeType", "response_mime_type").and_then(Value::as_str)
+        == Some("application/json");
+    p.thinking = field(g, "thinkingConfig", "thinking_config")
+        .and_then(|t| field(t, "includeThoughts", "include_thoughts"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    Ok(())
 }
 
 // === errors ===
@@ -359,6 +410,7 @@ fn list_models(page_size: Option<&str>) -> HttpResponse {
     HttpResponse::Ok().json(body)
 }
 
+/// The real API's answer to a failure the knobs inject.
 fn injected_error(inj: Injected) -> HttpResponse {
     match inj {
         Injected::Outage => error(
@@ -401,9 +453,7 @@ fn injected_error(inj: Injected) -> HttpResponse {
                 json!({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": format!("{retry_after_s}s")}),
             ],
         ),
-        Injected::Garbage => HttpResponse::Ok()
-            .content_type("text/html")
-            .body("<html><body><h1>502 Bad Gateway</h1></body></html>"),
+        Injected::Garbage => garbage(),
     }
 }
 

@@ -6,15 +6,16 @@
 //! previous window ended. OpenAI-family answers carry `x-ratelimit-limit-requests`,
 //! `x-ratelimit-remaining-requests` and `x-ratelimit-reset-requests` (a Go duration);
 //! Anthropic answers carry `anthropic-ratelimit-requests-{limit,remaining,reset}` (the
-//! reset as an RFC 3339 timestamp). Gemini sends none, as the real one.
+//! reset as an RFC 3339 timestamp). Gemini sends none, as the real one. The timestamp
+//! formatting here also serves Anthropic's injected 429s.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::HttpResponse;
-use actix_web::http::header::{HeaderName, HeaderValue};
 use serde_json::json;
 
 use super::Format;
+use super::reply::insert_headers;
 
 /// The per-minute window.
 pub const WINDOW: Duration = Duration::from_secs(60);
@@ -65,39 +66,29 @@ pub fn add_headers(
     reset: Duration,
 ) {
     let reset_ms = reset.as_millis() as u64;
-    let pairs: Vec<(String, String)> = match f {
+    let pairs: Vec<(&'static str, String)> = match f {
         Format::Gemini => return,
         Format::Anthropic => {
             let at = SystemTime::now() + reset;
             vec![
+                ("anthropic-ratelimit-requests-limit", limit.to_string()),
                 (
-                    "anthropic-ratelimit-requests-limit".into(),
-                    limit.to_string(),
-                ),
-                (
-                    "anthropic-ratelimit-requests-remaining".into(),
+                    "anthropic-ratelimit-requests-remaining",
                     remaining.to_string(),
                 ),
-                ("anthropic-ratelimit-requests-reset".into(), rfc3339(at)),
+                ("anthropic-ratelimit-requests-reset", rfc3339(at, true)),
             ]
         }
         _ => vec![
-            ("x-ratelimit-limit-requests".into(), limit.to_string()),
+            ("x-ratelimit-limit-requests", limit.to_string()),
+            ("x-ratelimit-remaining-requests", remaining.to_string()),
             (
-                "x-ratelimit-remaining-requests".into(),
-                remaining.to_string(),
-            ),
-            (
-                "x-ratelimit-reset-requests".into(),
+                "x-ratelimit-reset-requests",
                 format!("{}.{:03}s", reset_ms / 1000, reset_ms % 1000),
             ),
         ],
     };
-    for (name, value) in pairs {
-        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
-            resp.headers_mut().insert(n, v);
-        }
-    }
+    insert_headers(resp, pairs);
 }
 
 /// The key a request carries, in whichever header its format uses.
@@ -141,18 +132,22 @@ pub fn unauthorized(f: Format) -> HttpResponse {
     }
 }
 
-/// `2025-01-01T00:00:30.500Z`.
-fn rfc3339(t: SystemTime) -> String {
+/// `2025-01-01T00:00:30Z`, or with `millis` `2025-01-01T00:00:30.500Z`.
+pub(super) fn rfc3339(t: SystemTime, millis: bool) -> String {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, day) = civil_from_days(days);
+    let fraction = if millis {
+        format!(".{:03}", d.subsec_millis())
+    } else {
+        String::new()
+    };
     format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}{fraction}Z",
         rem / 3600,
         rem % 3600 / 60,
-        rem % 60,
-        d.subsec_millis()
+        rem % 60
     )
 }
 
@@ -189,10 +184,19 @@ mod tests {
     #[test]
     fn timestamps_round_trip_through_the_gateway_parser() {
         let t = UNIX_EPOCH + Duration::from_millis(1_709_294_430_500);
+        let rfc3339 = |t| rfc3339(t, true);
         assert_eq!(rfc3339(t), "2024-03-01T12:00:30.500Z");
         assert_eq!(
             crate::providers::ratelimit_headers::parse_rfc3339(&rfc3339(t)),
             Some(t)
         );
+    }
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        let rfc3339 = |t| rfc3339(t, false);
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_709_251_199); // leap year, Feb 29
+        assert_eq!(rfc3339(t), "2024-02-29T23:59:59Z");
     }
 }

@@ -7,25 +7,28 @@
 //! `GET /_mock` reports knobs and counters, `PATCH /_mock/providers/{name}` changes
 //! knobs at runtime, `POST /_mock/reset` restores defaults (docs/mock.md).
 //!
-//! `brain` decides what the model says; one file per wire format renders it.
+//! `brain` decides what the model says; one file per wire format parses requests and
+//! answers in that format; `reply` holds what their answers share (timing, the SSE
+//! body, the garbage page, header lists).
 
 pub mod anthropic;
 pub mod brain;
 pub mod gemini;
 pub mod limits;
 pub mod openai;
+mod reply;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use bytes::Bytes;
-use futures_util::stream;
 use serde::{Deserialize, Serialize};
+
+pub use reply::{batch, head_delay, pause, sse_response, total_delay};
 
 /// Which wire format a simulated provider speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,7 +172,16 @@ pub struct MockProvider {
     knobs: Mutex<Knobs>,
     rpm: Mutex<limits::RpmWindow>,
     pub counters: Counters,
+    /// When each chat call arrived, in milliseconds since `started`: the ground truth
+    /// for rate-limit tests (`arrivals_ms` in `GET /_mock`). Kept for the latest
+    /// [`MAX_ARRIVALS`] calls.
+    arrivals: Mutex<Vec<u64>>,
+    started: std::time::Instant,
 }
+
+/// Chat-call arrival times kept per provider: an hour at 100 calls a second would be
+/// far more than any test drives, and 100k times are 800 KiB.
+pub const MAX_ARRIVALS: usize = 100_000;
 
 impl MockProvider {
     fn new(name: &str, format: Format) -> Self {
@@ -179,7 +191,14 @@ impl MockProvider {
             knobs: Mutex::new(Knobs::default()),
             rpm: Mutex::new(limits::RpmWindow::default()),
             counters: Counters::default(),
+            arrivals: Mutex::new(Vec::new()),
+            started: std::time::Instant::now(),
         }
+    }
+
+    /// The arrival times recorded so far.
+    pub fn arrivals(&self) -> Vec<u64> {
+        self.arrivals.lock().map(|a| a.clone()).unwrap_or_default()
     }
 
     /// A copy of the current knobs.
@@ -190,6 +209,11 @@ impl MockProvider {
     /// Counts a chat call and decides whether to fail it.
     pub fn on_chat(&self) -> (Knobs, Option<Injected>) {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut a) = self.arrivals.lock()
+            && a.len() < MAX_ARRIVALS
+        {
+            a.push(self.started.elapsed().as_millis() as u64);
+        }
         let k = self.knobs();
         let over_limit = if k.rpm_limit > 0 {
             let mut w = self.rpm.lock().unwrap_or_else(|p| p.into_inner());
@@ -230,95 +254,6 @@ impl MockProvider {
 
 fn roll(p: f64) -> bool {
     p > 0.0 && (p >= 1.0 || rand::random_bool(p))
-}
-
-/// The delay before the head: latency plus jitter.
-pub fn head_delay(k: &Knobs) -> Duration {
-    let jitter = if k.jitter_ms > 0 {
-        rand::random_range(0..=k.jitter_ms)
-    } else {
-        0
-    };
-    Duration::from_millis(k.latency_ms + jitter)
-}
-
-/// Waits `d`, returning at once when it is zero: tokio's timer rounds every sleep up to
-/// its next 1 ms tick, so `sleep(ZERO)` would make a zero-latency mock answer in ~1 ms
-/// and flatter every overhead measured against it.
-pub async fn pause(d: Duration) {
-    if !d.is_zero() {
-        tokio::time::sleep(d).await;
-    }
-}
-
-/// The whole generation time of a non-stream answer of `events` stream events.
-pub fn total_delay(k: &Knobs, events: usize) -> Duration {
-    head_delay(k) + Duration::from_millis(k.ttft_ms + k.token_delay_ms * events as u64)
-}
-
-/// Groups tokens into stream events of `tokens_per_event`.
-pub fn batch(tokens: &[String], per_event: usize) -> Vec<String> {
-    tokens
-        .chunks(per_event.max(1))
-        .map(|c| c.concat())
-        .collect()
-}
-
-/// Streams pre-rendered SSE events with the knobs' timing. The first event goes out
-/// after `ttft_ms`, the rest `token_delay_ms` apart; `cut_stream` drops the second half
-/// (and the terminator). A client that goes away early is counted as a disconnect.
-pub fn sse_response(
-    provider: Arc<MockProvider>,
-    k: &Knobs,
-    mut events: Vec<Bytes>,
-) -> HttpResponse {
-    if k.cut_stream {
-        events.truncate(events.len() / 2);
-    }
-    let ttft = Duration::from_millis(k.ttft_ms);
-    let gap = Duration::from_millis(k.token_delay_ms);
-    let guard = DisconnectGuard {
-        provider,
-        completed: false,
-    };
-    let body = stream::unfold(
-        (events.into_iter(), 0usize, guard),
-        move |(mut it, i, mut guard)| async move {
-            let Some(ev) = it.next() else {
-                guard.complete();
-                return None;
-            };
-            let wait = if i == 0 { ttft } else { gap };
-            pause(wait).await;
-            Some((Ok::<_, actix_web::Error>(ev), (it, i + 1, guard)))
-        },
-    );
-    HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header(("cache-control", "no-cache"))
-        .streaming(body)
-}
-
-struct DisconnectGuard {
-    provider: Arc<MockProvider>,
-    completed: bool,
-}
-
-impl DisconnectGuard {
-    fn complete(&mut self) {
-        self.completed = true;
-    }
-}
-
-impl Drop for DisconnectGuard {
-    fn drop(&mut self) {
-        if !self.completed {
-            self.provider
-                .counters
-                .disconnects
-                .fetch_add(1, Ordering::Relaxed);
-        }
-    }
 }
 
 /// Shared state of a mock server.
@@ -518,6 +453,7 @@ struct ProviderReport {
     rate_limited: u64,
     unauthorized: u64,
     http2: u64,
+    arrivals_ms: Vec<u64>,
 }
 
 fn report(state: &MockState) -> serde_json::Value {
@@ -536,6 +472,7 @@ fn report(state: &MockState) -> serde_json::Value {
                     rate_limited: p.counters.rate_limited.load(Ordering::Relaxed),
                     unauthorized: p.counters.unauthorized.load(Ordering::Relaxed),
                     http2: p.counters.http2.load(Ordering::Relaxed),
+                    arrivals_ms: p.arrivals(),
                 },
             )
         })
@@ -558,6 +495,9 @@ async fn control_reset(state: web::Data<MockState>) -> HttpResponse {
         p.counters.rate_limited.store(0, Ordering::Relaxed);
         p.counters.unauthorized.store(0, Ordering::Relaxed);
         p.counters.http2.store(0, Ordering::Relaxed);
+        if let Ok(mut a) = p.arrivals.lock() {
+            a.clear();
+        }
         if let Ok(mut w) = p.rpm.lock() {
             *w = limits::RpmWindow::default();
         }

@@ -4,15 +4,23 @@
 //! chunk; Qwen's `"id":""` continuation deltas and separate usage chunk; Mistral's
 //! strict schema (422 `extra_forbidden`), nine-character tool ids, whole tool calls
 //! without `index`, `"p"` padding and usage on the finish chunk.
+//!
+//! Routes, after `/{name}`: `POST {base}/chat/completions` and `GET {base}/models`
+//! (the heartbeat), `{base}` being `/v1`, Qwen's `/compatible-mode/v1`, or DeepSeek's
+//! empty or `/v1`. The answer is rendered in [`render`].
+
+mod render;
 
 use std::sync::Arc;
 
+use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse};
-use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::brain::{self, Answer, Finish, Prompt, ToolMode, ToolSpec};
-use super::{Format, Injected, MockProvider, batch, head_delay, pause, sse_response, total_delay};
+use super::brain::{self, Finish, Prompt, ToolMode, ToolSpec};
+use super::reply::{garbage, insert_headers, pause_whole};
+use super::{Format, Injected, MockProvider, head_delay, pause, sse_response};
+use render::Render;
 
 /// Routes one request to a simulated OpenAI-family provider.
 pub async fn handle(
@@ -22,21 +30,8 @@ pub async fn handle(
     body: &[u8],
 ) -> HttpResponse {
     let f = p.format;
-    let (chat, models) = match f {
-        Format::Qwen => (
-            "/compatible-mode/v1/chat/completions",
-            "/compatible-mode/v1/models",
-        ),
-        Format::DeepSeek if !tail.starts_with("/v1/") => ("/chat/completions", "/models"),
-        _ => ("/v1/chat/completions", "/v1/models"),
-    };
-    let authed = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|k| !k.trim().is_empty());
-    if !authed {
+    let (chat, models) = paths(f, tail);
+    if !has_bearer_key(req) {
         return error(
             f,
             401,
@@ -45,22 +40,10 @@ pub async fn handle(
             "Incorrect API key provided.",
         );
     }
-    if tail == models && req.method() == actix_web::http::Method::GET {
-        if p.on_heartbeat() {
-            return error(
-                f,
-                503,
-                "server_error",
-                "service_unavailable",
-                "The service is temporarily unavailable.",
-            );
-        }
-        return HttpResponse::Ok().json(json!({
-            "object": "list",
-            "data": [{"id": format!("{}-mock", p.name), "object": "model", "created": 1_700_000_000, "owned_by": p.name}]
-        }));
+    if tail == models && req.method() == Method::GET {
+        return list_models(&p);
     }
-    if tail != chat || req.method() != actix_web::http::Method::POST {
+    if tail != chat || req.method() != Method::POST {
         return error(
             f,
             404,
@@ -69,6 +52,51 @@ pub async fn handle(
             &format!("Unknown request URL: {} {tail}", req.method()),
         );
     }
+    chat_completion(p, body).await
+}
+
+/// `(chat, models)` paths after `/{name}`.
+fn paths(f: Format, tail: &str) -> (&'static str, &'static str) {
+    match f {
+        Format::Qwen => (
+            "/compatible-mode/v1/chat/completions",
+            "/compatible-mode/v1/models",
+        ),
+        Format::DeepSeek if !tail.starts_with("/v1/") => ("/chat/completions", "/models"),
+        _ => ("/v1/chat/completions", "/v1/models"),
+    }
+}
+
+/// Whether the request carries a non-blank `Authorization: Bearer` key.
+fn has_bearer_key(req: &HttpRequest) -> bool {
+    req.headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|k| !k.trim().is_empty())
+}
+
+/// The heartbeat: a one-model list, or a 503 while the knobs fail heartbeats.
+fn list_models(p: &MockProvider) -> HttpResponse {
+    if p.on_heartbeat() {
+        return error(
+            p.format,
+            503,
+            "server_error",
+            "service_unavailable",
+            "The service is temporarily unavailable.",
+        );
+    }
+    HttpResponse::Ok().json(json!({
+        "object": "list",
+        "data": [{"id": format!("{}-mock", p.name), "object": "model", "created": 1_700_000_000, "owned_by": p.name}]
+    }))
+}
+
+/// A chat call: counted, validated as the provider would, then failed as the knobs
+/// say or answered (streamed or whole) after the knobs' delays.
+async fn chat_completion(p: Arc<MockProvider>, body: &[u8]) -> HttpResponse {
+    let f = p.format;
     let (k, injected) = p.on_chat();
     let body: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
@@ -108,19 +136,17 @@ pub async fn handle(
     };
     if parsed.stream {
         pause(head_delay(&k)).await;
-        sse_response(p.clone(), &k, r.stream())
-    } else {
-        let events = answer.tokens.len().div_ceil(k.tokens_per_event.max(1));
-        pause(total_delay(&k, events)).await;
-        let mut out = Vec::new();
-        if f == Format::DeepSeek {
-            out.extend_from_slice(b"\n\n"); // DeepSeek pads while a request is queued
-        }
-        out.extend_from_slice(r.completion().to_string().as_bytes());
-        HttpResponse::Ok()
-            .content_type("application/json")
-            .body(out)
+        return sse_response(p.clone(), &k, r.stream());
     }
+    pause_whole(&k, &answer).await;
+    let mut out = Vec::new();
+    if f == Format::DeepSeek {
+        out.extend_from_slice(b"\n\n"); // DeepSeek pads while a request is queued
+    }
+    out.extend_from_slice(r.completion().to_string().as_bytes());
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(out)
 }
 
 struct Parsed {
@@ -141,6 +167,7 @@ fn text_of(content: &Value) -> String {
     }
 }
 
+/// Validates the body like the provider and turns it into a prompt.
 fn parse(f: Format, body: &Value) -> Result<Parsed, String> {
     let model = body
         .get("model")
@@ -154,6 +181,39 @@ fn parse(f: Format, body: &Value) -> Result<Parsed, String> {
         return Err("'messages' must not be empty".into());
     }
     let mut p = Prompt::new(model, "");
+    read_messages(&mut p, messages)?;
+    p.tools = tools(body);
+    p.tool_mode = tool_mode(f, body)?;
+    p.parallel_tool_calls = body
+        .get("parallel_tool_calls")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    p.max_tokens = body
+        .get("max_completion_tokens")
+        .or_else(|| body.get("max_tokens"))
+        .and_then(Value::as_u64)
+        .and_then(|v| u32::try_from(v).ok());
+    p.json_mode = matches!(
+        body.pointer("/response_format/type")
+            .and_then(Value::as_str),
+        Some("json_object" | "json_schema")
+    );
+    p.thinking = thinking(f, model, body);
+    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let include_usage = body
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    Ok(Parsed {
+        prompt: p,
+        stream,
+        include_usage,
+    })
+}
+
+/// Counts the messages' text and finds the last user text and the trailing tool
+/// results; an unknown role is an error.
+fn read_messages(p: &mut Prompt, messages: &[Value]) -> Result<(), String> {
     p.messages = messages.len();
     p.text_chars = 0;
     for m in messages {
@@ -170,8 +230,12 @@ fn parse(f: Format, body: &Value) -> Result<Parsed, String> {
             other => return Err(format!("invalid role {other:?}")),
         }
     }
-    p.tools = body
-        .get("tools")
+    Ok(())
+}
+
+/// The declared functions.
+fn tools(body: &Value) -> Vec<ToolSpec> {
+    body.get("tools")
         .and_then(Value::as_array)
         .map(|tools| {
             tools
@@ -185,8 +249,12 @@ fn parse(f: Format, body: &Value) -> Result<Parsed, String> {
                 })
                 .collect()
         })
-        .unwrap_or_default();
-    p.tool_mode = match body.get("tool_choice") {
+        .unwrap_or_default()
+}
+
+/// `tool_choice`: a mode (Mistral also spells `required` as `any`) or a named function.
+fn tool_mode(f: Format, body: &Value) -> Result<ToolMode, String> {
+    Ok(match body.get("tool_choice") {
         None | Some(Value::Null) => ToolMode::Auto,
         Some(Value::String(s)) => match s.as_str() {
             "none" => ToolMode::None,
@@ -201,22 +269,13 @@ fn parse(f: Format, body: &Value) -> Result<Parsed, String> {
                 .ok_or("tool_choice object needs function.name")?
                 .to_owned(),
         ),
-    };
-    p.parallel_tool_calls = body
-        .get("parallel_tool_calls")
-        .and_then(Value::as_bool)
-        .unwrap_or(true);
-    p.max_tokens = body
-        .get("max_completion_tokens")
-        .or_else(|| body.get("max_tokens"))
-        .and_then(Value::as_u64)
-        .and_then(|v| u32::try_from(v).ok());
-    p.json_mode = matches!(
-        body.pointer("/response_format/type")
-            .and_then(Value::as_str),
-        Some("json_object" | "json_schema")
-    );
-    p.thinking = match f {
+    })
+}
+
+/// Whether thinking is on: DeepSeek's `thinking` switch or a reasoner model, Qwen's
+/// `enable_thinking`; the others never think.
+fn thinking(f: Format, model: &str, body: &Value) -> bool {
+    match f {
         Format::DeepSeek => {
             body.pointer("/thinking/type").and_then(Value::as_str) == Some("enabled")
                 || model.contains("reasoner")
@@ -226,43 +285,35 @@ fn parse(f: Format, body: &Value) -> Result<Parsed, String> {
             .and_then(Value::as_bool)
             .unwrap_or(false),
         _ => false,
-    };
-    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let include_usage = body
-        .pointer("/stream_options/include_usage")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    Ok(Parsed {
-        prompt: p,
-        stream,
-        include_usage,
-    })
+    }
 }
+
+/// The top-level fields Mistral accepts.
+const MISTRAL_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "stream",
+    "stop",
+    "random_seed",
+    "response_format",
+    "tools",
+    "tool_choice",
+    "presence_penalty",
+    "frequency_penalty",
+    "n",
+    "prediction",
+    "parallel_tool_calls",
+    "reasoning_effort",
+    "prompt_mode",
+    "safe_prompt",
+    "metadata",
+];
 
 /// Mistral rejects fields it does not know and tool ids that are not 9 alphanumerics.
 fn mistral_schema_check(body: &Value) -> Option<HttpResponse> {
-    const TOP: &[&str] = &[
-        "model",
-        "messages",
-        "temperature",
-        "top_p",
-        "max_tokens",
-        "stream",
-        "stop",
-        "random_seed",
-        "response_format",
-        "tools",
-        "tool_choice",
-        "presence_penalty",
-        "frequency_penalty",
-        "n",
-        "prediction",
-        "parallel_tool_calls",
-        "reasoning_effort",
-        "prompt_mode",
-        "safe_prompt",
-        "metadata",
-    ];
     let extra = |loc: Vec<Value>| {
         Some(HttpResponse::UnprocessableEntity().json(json!({
             "object": "error",
@@ -271,7 +322,7 @@ fn mistral_schema_check(body: &Value) -> Option<HttpResponse> {
         })))
     };
     for key in body.as_object()?.keys() {
-        if !TOP.contains(&key.as_str()) {
+        if !MISTRAL_FIELDS.contains(&key.as_str()) {
             return extra(vec![json!("body"), json!(key)]);
         }
     }
@@ -314,229 +365,7 @@ fn mistral_schema_check(body: &Value) -> Option<HttpResponse> {
     None
 }
 
-struct Render<'a> {
-    f: Format,
-    model: &'a str,
-    a: &'a Answer,
-    include_usage: bool,
-    per_event: usize,
-}
-
-impl Render<'_> {
-    fn id(&self) -> String {
-        match self.f {
-            Format::Mistral => format!("{:016x}{:016x}", self.a.seed, self.a.seed.rotate_left(17)),
-            Format::DeepSeek => format!(
-                "{:08x}-{:04x}",
-                self.a.seed as u32,
-                (self.a.seed >> 40) as u16
-            ),
-            _ => format!("chatcmpl-{}", brain::stable_id(self.a.seed, 0, 24)),
-        }
-    }
-
-    fn call_id(&self, i: usize) -> String {
-        match self.f {
-            Format::Mistral => brain::stable_id(self.a.seed, i as u64 + 1, 9),
-            Format::DeepSeek => format!(
-                "call_{i:02}_{}",
-                brain::stable_id(self.a.seed, i as u64 + 1, 24)
-            ),
-            _ => format!("call_{}", brain::stable_id(self.a.seed, i as u64 + 1, 24)),
-        }
-    }
-
-    fn finish(&self) -> &'static str {
-        match self.a.finish {
-            Finish::Stop => "stop",
-            Finish::Length => "length",
-            Finish::ToolCalls => "tool_calls",
-            Finish::Blocked => "content_filter",
-        }
-    }
-
-    fn usage(&self) -> Value {
-        let a = self.a;
-        let total = a.prompt_tokens + a.completion_tokens;
-        match self.f {
-            Format::Mistral => {
-                json!({"prompt_tokens": a.prompt_tokens, "total_tokens": total, "completion_tokens": a.completion_tokens})
-            }
-            Format::DeepSeek => json!({
-                "prompt_tokens": a.prompt_tokens, "completion_tokens": a.completion_tokens, "total_tokens": total,
-                "prompt_tokens_details": {"cached_tokens": 0},
-                "completion_tokens_details": {"reasoning_tokens": a.reasoning_tokens},
-                "prompt_cache_hit_tokens": 0, "prompt_cache_miss_tokens": a.prompt_tokens
-            }),
-            _ => json!({
-                "prompt_tokens": a.prompt_tokens, "completion_tokens": a.completion_tokens, "total_tokens": total,
-                "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-                "completion_tokens_details": {"reasoning_tokens": a.reasoning_tokens, "audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
-            }),
-        }
-    }
-
-    fn tool_calls(&self) -> Vec<Value> {
-        self.a
-            .calls
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let mut v = json!({"id": self.call_id(i), "type": "function", "function": {"name": c.name, "arguments": c.arguments.to_string()}});
-                match self.f {
-                    Format::Mistral => {
-                        v.as_object_mut().map(|o| o.remove("type"));
-                    }
-                    Format::DeepSeek | Format::Qwen => v["index"] = json!(i),
-                    _ => {}
-                }
-                v
-            })
-            .collect()
-    }
-
-    fn completion(&self) -> Value {
-        let text = self.a.text();
-        let mut message = json!({"role": "assistant", "content": if self.a.calls.is_empty() { json!(text) } else { Value::Null }});
-        if !self.a.calls.is_empty() {
-            message["tool_calls"] = json!(self.tool_calls());
-        }
-        if !self.a.reasoning.is_empty() {
-            message["reasoning_content"] = json!(self.a.reasoning.concat());
-        }
-        if self.f == Format::OpenAi {
-            message["refusal"] = Value::Null;
-            message["annotations"] = json!([]);
-        }
-        let mut out = json!({
-            "id": self.id(), "object": "chat.completion", "created": 1_770_000_000u64, "model": self.model,
-            "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": self.finish()}],
-            "usage": self.usage(),
-        });
-        match self.f {
-            Format::OpenAi => {
-                out["service_tier"] = json!("default");
-                out["system_fingerprint"] = json!("fp_mock");
-            }
-            Format::Qwen => out["system_fingerprint"] = Value::Null,
-            _ => {}
-        }
-        out
-    }
-
-    fn chunk(&self, delta: Value, finish: Option<&str>, usage: Option<Value>) -> Value {
-        let mut c = json!({
-            "id": self.id(), "object": "chat.completion.chunk", "created": 1_770_000_000u64, "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
-        });
-        let usage_field = match (self.f, usage) {
-            (Format::Mistral, Some(u)) => Some(u),
-            (Format::Mistral, None) => None,
-            (_, u) if self.include_usage => Some(u.unwrap_or(Value::Null)),
-            _ => None,
-        };
-        if let Some(u) = usage_field {
-            c["usage"] = u;
-        }
-        match self.f {
-            Format::OpenAi => c["obfuscation"] = json!("aB3x"),
-            Format::Mistral => c["p"] = json!("abcdefgh"),
-            _ => {}
-        }
-        c
-    }
-
-    fn stream(&self) -> Vec<Bytes> {
-        let f = self.f;
-        let mut ev: Vec<Value> = Vec::new();
-        let thinking = !self.a.reasoning.is_empty();
-        let first = match f {
-            Format::DeepSeek | Format::Qwen if thinking => {
-                json!({"role": "assistant", "content": null, "reasoning_content": ""})
-            }
-            Format::OpenAi => json!({"role": "assistant", "content": "", "refusal": null}),
-            _ => json!({"role": "assistant", "content": ""}),
-        };
-        ev.push(self.chunk(first, None, None));
-        for r in batch(&self.a.reasoning, self.per_event) {
-            ev.push(self.chunk(json!({"content": null, "reasoning_content": r}), None, None));
-        }
-        let texts = batch(&self.a.tokens, self.per_event);
-        // DeepSeek and Mistral put usage on the finish chunk; OpenAI and Qwen send it apart.
-        let usage_on_finish = matches!(f, Format::DeepSeek | Format::Mistral);
-        let finish_usage = || {
-            (usage_on_finish && (self.include_usage || f == Format::Mistral)).then(|| self.usage())
-        };
-        if f == Format::Mistral && !self.a.calls.is_empty() {
-            ev.push(self.chunk(
-                json!({"content": null, "tool_calls": self.tool_calls()}),
-                Some("tool_calls"),
-                finish_usage(),
-            ));
-        } else if f == Format::Mistral && !texts.is_empty() {
-            // Mistral's last content chunk carries the finish reason and usage.
-            let (last, rest) = texts.split_last().unwrap_or((&texts[0], &[]));
-            for t in rest {
-                ev.push(self.chunk(json!({"content": t}), None, None));
-            }
-            ev.push(self.chunk(
-                json!({"content": last}),
-                Some(self.finish()),
-                finish_usage(),
-            ));
-        } else {
-            for t in &texts {
-                let delta = if thinking {
-                    json!({"content": t, "reasoning_content": null})
-                } else {
-                    json!({"content": t})
-                };
-                ev.push(self.chunk(delta, None, None));
-            }
-            for (i, c) in self.a.calls.iter().enumerate() {
-                let args = c.arguments.to_string();
-                let start = json!({"index": i, "id": self.call_id(i), "type": "function", "function": {"name": c.name, "arguments": ""}});
-                ev.push(self.chunk(json!({"tool_calls": [start]}), None, None));
-                for frag in split3(&args) {
-                    let cont = if f == Format::Qwen {
-                        json!({"index": i, "id": "", "type": "function", "function": {"arguments": frag}})
-                    } else {
-                        json!({"index": i, "function": {"arguments": frag}})
-                    };
-                    ev.push(self.chunk(json!({"tool_calls": [cont]}), None, None));
-                }
-            }
-            let end_delta = match f {
-                Format::DeepSeek => json!({"content": "", "reasoning_content": null}),
-                _ => json!({}),
-            };
-            ev.push(self.chunk(end_delta, Some(self.finish()), finish_usage()));
-        }
-        if self.include_usage && !usage_on_finish {
-            let mut u = self.chunk(json!({}), None, Some(self.usage()));
-            u["choices"] = json!([]);
-            ev.push(u);
-        }
-        let mut out: Vec<Bytes> = Vec::with_capacity(ev.len() + 2);
-        if f == Format::DeepSeek {
-            out.push(Bytes::from_static(b": keep-alive\n\n"));
-        }
-        out.extend(
-            ev.into_iter()
-                .map(|v| Bytes::from(format!("data: {v}\n\n"))),
-        );
-        out.push(Bytes::from_static(b"data: [DONE]\n\n"));
-        out
-    }
-}
-
-/// Splits a string into up to three fragments on char boundaries.
-fn split3(s: &str) -> Vec<String> {
-    let chars: Vec<char> = s.chars().collect();
-    let n = chars.len().div_ceil(3).max(1);
-    chars.chunks(n).map(|c| c.iter().collect()).collect()
-}
-
+/// An error in the provider's body shape (Mistral's and Qwen's differ from OpenAI's).
 fn error(f: Format, status: u16, kind: &str, code: &str, message: &str) -> HttpResponse {
     let status_code = actix_web::http::StatusCode::from_u16(status)
         .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
@@ -552,6 +381,7 @@ fn error(f: Format, status: u16, kind: &str, code: &str, message: &str) -> HttpR
     HttpResponse::build(status_code).json(body)
 }
 
+/// The provider's answer to a failure the knobs inject.
 fn injected_error(f: Format, inj: Injected) -> HttpResponse {
     match inj {
         Injected::Outage => error(
@@ -583,21 +413,16 @@ fn injected_error(f: Format, inj: Injected) -> HttpResponse {
                 "rate_limit_exceeded",
                 "Rate limit reached for requests. Please try again later.",
             );
-            let headers = resp.headers_mut();
-            let pairs = [
-                ("retry-after", retry_after_s.to_string()),
-                ("x-ratelimit-remaining-requests", "0".to_owned()),
-                ("x-ratelimit-reset-requests", format!("{retry_after_s}s")),
-            ];
-            for (name, value) in pairs {
-                if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&value) {
-                    headers.insert(actix_web::http::header::HeaderName::from_static(name), v);
-                }
-            }
+            insert_headers(
+                &mut resp,
+                [
+                    ("retry-after", retry_after_s.to_string()),
+                    ("x-ratelimit-remaining-requests", "0".to_owned()),
+                    ("x-ratelimit-reset-requests", format!("{retry_after_s}s")),
+                ],
+            );
             resp
         }
-        Injected::Garbage => HttpResponse::Ok()
-            .content_type("text/html")
-            .body("<html><body><h1>502 Bad Gateway</h1></body></html>"),
+        Injected::Garbage => garbage(),
     }
 }

@@ -102,6 +102,16 @@ impl KeyPool {
         }
     }
 
+    /// The provider's name.
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// The per-key limits every key of the pool has.
+    pub fn limits(&self) -> &RateLimits {
+        &self.limits
+    }
+
     /// Keys in rotation.
     pub fn enabled(&self) -> usize {
         self.keys.load().iter().filter(|k| !k.is_disabled()).count()

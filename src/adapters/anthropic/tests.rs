@@ -111,7 +111,11 @@ fn image_urls_that_are_neither_web_nor_data_are_rejected() {
     let req = json!({"model": "m", "messages": [{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}
     ]}]});
-    let err = build(&req).unwrap_err();
+    // Validation refuses it first (canonical::validate); the adapter holds on its own.
+    let req = parse_request(req.to_string().as_bytes()).unwrap();
+    let err = ANTHROPIC
+        .build_request(&req, &model(), &Secret::new("sk-ant-test"))
+        .unwrap_err();
     assert_eq!(
         err.body().error.param.as_deref(),
         Some("messages[0].content[0].image_url.url")
@@ -279,107 +283,63 @@ fn anthropic_error(kind: &str, message: &str) -> Vec<u8> {
         .into_bytes()
 }
 
+/// Maps one error answer and checks its class (naming the case) and status.
+fn assert_maps_to(status: u16, headers: &HeaderMap, body: &[u8], class: ErrorClass) {
+    let e = ANTHROPIC.map_error(status, headers, body);
+    assert_eq!(e.class, class, "{status} {}", String::from_utf8_lossy(body));
+    assert_eq!(e.status, Some(status));
+}
+
+/// One test per error class, each checking its `(status, error type, message)` cases:
+/// the table of how Anthropic's error answers are classified.
+macro_rules! classes {
+    ($(
+        $test:ident: $class:ident <= [$(($status:expr, $kind:expr, $message:expr)),+ $(,)?];
+    )+) => {$(
+        #[test]
+        fn $test() {
+            for (status, kind, message) in [$(($status, $kind, $message)),+] {
+                let body = anthropic_error(kind, message);
+                assert_maps_to(status, &HeaderMap::new(), &body, ErrorClass::$class);
+            }
+        }
+    )+};
+}
+
+classes! {
+    overloaded_529_is_overloaded: Overloaded <= [(529, "overloaded_error", "Overloaded")];
+    billing_errors_are_billing_by_type_or_message: Billing <= [
+        (402, "billing_error", "Payment required"),
+        (400, "invalid_request_error", "Your credit balance is too low to access the Anthropic API."),
+    ];
+    key_and_permission_errors_are_auth: Auth <= [
+        (401, "authentication_error", "invalid x-api-key"),
+        (403, "permission_error", "Your API key does not have permission"),
+    ];
+    malformed_and_oversized_requests_are_invalid_requests: InvalidRequest <= [
+        (400, "invalid_request_error", "max_tokens: Field required"),
+        (413, "request_too_large", "Request exceeds the maximum allowed number of bytes."),
+    ];
+    a_too_long_prompt_is_context_length: ContextLength <= [
+        (400, "invalid_request_error", "prompt is too long: 208310 tokens > 200000 maximum"),
+    ];
+    an_unknown_model_is_not_found: NotFound <= [(404, "not_found_error", "model: claude-x")];
+    api_errors_are_server_errors: Server <= [(500, "api_error", "Internal server error")];
+}
+
 #[test]
-fn error_statuses_map_to_classes() {
-    let none = HeaderMap::new();
+fn rate_limit_429_is_rate_limited_with_its_wait() {
     let mut wait = HeaderMap::new();
     wait.insert("retry-after", "7".parse().unwrap());
-    let cases: &[(u16, &HeaderMap, Vec<u8>, ErrorClass)] = &[
-        (
-            529,
-            &none,
-            anthropic_error("overloaded_error", "Overloaded"),
-            ErrorClass::Overloaded,
+    assert_maps_to(
+        429,
+        &wait,
+        &anthropic_error(
+            "rate_limit_error",
+            "Number of request tokens has exceeded your per-minute rate limit",
         ),
-        (
-            429,
-            &wait,
-            anthropic_error(
-                "rate_limit_error",
-                "Number of request tokens has exceeded your per-minute rate limit",
-            ),
-            ErrorClass::RateLimited,
-        ),
-        (
-            402,
-            &none,
-            anthropic_error("billing_error", "Payment required"),
-            ErrorClass::Billing,
-        ),
-        (
-            400,
-            &none,
-            anthropic_error(
-                "invalid_request_error",
-                "Your credit balance is too low to access the Anthropic API.",
-            ),
-            ErrorClass::Billing,
-        ),
-        (
-            401,
-            &none,
-            anthropic_error("authentication_error", "invalid x-api-key"),
-            ErrorClass::Auth,
-        ),
-        (
-            403,
-            &none,
-            anthropic_error("permission_error", "Your API key does not have permission"),
-            ErrorClass::Auth,
-        ),
-        (
-            400,
-            &none,
-            anthropic_error("invalid_request_error", "max_tokens: Field required"),
-            ErrorClass::InvalidRequest,
-        ),
-        (
-            400,
-            &none,
-            anthropic_error(
-                "invalid_request_error",
-                "prompt is too long: 208310 tokens > 200000 maximum",
-            ),
-            ErrorClass::ContextLength,
-        ),
-        (
-            404,
-            &none,
-            anthropic_error("not_found_error", "model: claude-x"),
-            ErrorClass::NotFound,
-        ),
-        (
-            413,
-            &none,
-            anthropic_error(
-                "request_too_large",
-                "Request exceeds the maximum allowed number of bytes.",
-            ),
-            ErrorClass::InvalidRequest,
-        ),
-        (
-            500,
-            &none,
-            anthropic_error("api_error", "Internal server error"),
-            ErrorClass::Server,
-        ),
-        (
-            502,
-            &none,
-            b"<html>bad gateway</html>".to_vec(),
-            ErrorClass::Server,
-        ),
-    ];
-    for (status, headers, body, class) in cases {
-        let e = ANTHROPIC.map_error(*status, headers, body);
-        assert_eq!(
-            e.class,
-            *class,
-            "{status} {}",
-            String::from_utf8_lossy(body)
-        );
-        assert_eq!(e.status, Some(*status));
-    }
+        ErrorClass::RateLimited,
+    );
     let e = ANTHROPIC.map_error(
         429,
         &wait,
@@ -387,6 +347,12 @@ fn error_statuses_map_to_classes() {
     );
     assert_eq!(e.retry_after, Some(Duration::from_secs(7)));
     assert_eq!(e.message, "slow down");
+}
+
+#[test]
+fn an_unparseable_body_is_a_server_error_named_by_its_status() {
+    let none = HeaderMap::new();
+    assert_maps_to(502, &none, b"<html>bad gateway</html>", ErrorClass::Server);
     let e = ANTHROPIC.map_error(502, &none, b"<html>");
     assert_eq!(e.message, "HTTP 502");
 }

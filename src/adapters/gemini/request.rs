@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 
 use super::call_id;
 use crate::canonical::{
-    ChatRequest, Content, ContentPart, Message, ResponseFormat, Role, ToolCall, ToolChoice,
+    ChatRequest, Content, ContentPart, Message, ResponseFormat, Role, Tool, ToolCall, ToolChoice,
 };
 use crate::error::GatewayError;
 
@@ -198,6 +198,22 @@ pub(super) fn wire_request<'a>(
     req: &'a ChatRequest,
     upstream_model: &str,
 ) -> Result<WireRequest<'a>, GatewayError> {
+    let (contents, system) = contents(req)?;
+    let tools = req.tools.as_deref().filter(|t| !t.is_empty());
+    Ok(WireRequest {
+        contents,
+        system_instruction: (!system.is_empty()).then_some(WireSystem { parts: system }),
+        tools: tools.map(declarations),
+        tool_config: tools.and(req.tool_choice.as_ref()).map(tool_config),
+        generation_config: generation_config(req, upstream_model),
+    })
+}
+
+/// The conversation as `(contents, systemInstruction parts)`: turns of `user` and
+/// `model`, consecutive same-role turns merged, system and developer text set apart.
+fn contents<'a>(
+    req: &'a ChatRequest,
+) -> Result<(Vec<WireContent<'a>>, Vec<WirePart<'a>>), GatewayError> {
     let mut contents: Vec<WireContent<'a>> = Vec::new();
     let mut system: Vec<WirePart<'a>> = Vec::new();
     let mut call_names: HashMap<&'a str, &'a str> = HashMap::new();
@@ -231,33 +247,41 @@ pub(super) fn wire_request<'a>(
             _ => contents.push(WireContent { role, parts }),
         }
     }
-    let tools = req.tools.as_deref().filter(|t| !t.is_empty());
-    let tool_config = tools.and(req.tool_choice.as_ref()).map(|c| {
-        let (mode, allowed) = match c {
-            ToolChoice::Auto => ("AUTO", None),
-            ToolChoice::None => ("NONE", None),
-            ToolChoice::Required => ("ANY", None),
-            ToolChoice::Function(name) => ("ANY", Some([name.as_str()])),
-        };
-        WireToolConfig {
-            function_calling_config: WireFunctionCallingConfig {
-                mode,
-                allowed_function_names: allowed,
-            },
-        }
-    });
-    let tools = tools.map(|tools| {
-        [WireTools {
-            function_declarations: tools
-                .iter()
-                .map(|t| WireDeclaration {
-                    name: &t.function.name,
-                    description: t.function.description.as_deref(),
-                    parameters_json_schema: t.function.parameters.as_deref(),
-                })
-                .collect(),
-        }]
-    });
+    Ok((contents, system))
+}
+
+/// `tools`: every function as one declaration, its schema passed through.
+fn declarations(tools: &[Tool]) -> [WireTools<'_>; 1] {
+    [WireTools {
+        function_declarations: tools
+            .iter()
+            .map(|t| WireDeclaration {
+                name: &t.function.name,
+                description: t.function.description.as_deref(),
+                parameters_json_schema: t.function.parameters.as_deref(),
+            })
+            .collect(),
+    }]
+}
+
+/// `toolConfig` for a `tool_choice`: a named function is `ANY` limited to that name.
+fn tool_config(choice: &ToolChoice) -> WireToolConfig<'_> {
+    let (mode, allowed) = match choice {
+        ToolChoice::Auto => ("AUTO", None),
+        ToolChoice::None => ("NONE", None),
+        ToolChoice::Required => ("ANY", None),
+        ToolChoice::Function(name) => ("ANY", Some([name.as_str()])),
+    };
+    WireToolConfig {
+        function_calling_config: WireFunctionCallingConfig {
+            mode,
+            allowed_function_names: allowed,
+        },
+    }
+}
+
+/// `generationConfig`: sampling, limits, structured output and thinking.
+fn generation_config<'a>(req: &'a ChatRequest, upstream_model: &str) -> WireGenerationConfig<'a> {
     let (response_mime_type, response_json_schema) = match &req.response_format {
         Some(ResponseFormat::JsonObject) => (Some("application/json"), None),
         Some(ResponseFormat::JsonSchema { json_schema }) => {
@@ -265,27 +289,21 @@ pub(super) fn wire_request<'a>(
         }
         Some(ResponseFormat::Text) | None => (None, None),
     };
-    Ok(WireRequest {
-        contents,
-        system_instruction: (!system.is_empty()).then_some(WireSystem { parts: system }),
-        tools,
-        tool_config,
-        generation_config: WireGenerationConfig {
-            temperature: req.temperature,
-            top_p: req.top_p,
-            max_output_tokens: req.max_output_tokens(),
-            stop_sequences: req.stop.as_ref().map(|s| s.as_slice()),
-            seed: req.seed,
-            presence_penalty: req.presence_penalty,
-            frequency_penalty: req.frequency_penalty,
-            response_mime_type,
-            response_json_schema,
-            thinking_config: req
-                .reasoning_effort
-                .as_deref()
-                .and_then(|e| thinking(e, upstream_model)),
-        },
-    })
+    WireGenerationConfig {
+        temperature: req.temperature,
+        top_p: req.top_p,
+        max_output_tokens: req.max_output_tokens(),
+        stop_sequences: req.stop.as_ref().map(|s| s.as_slice()),
+        seed: req.seed,
+        presence_penalty: req.presence_penalty,
+        frequency_penalty: req.frequency_penalty,
+        response_mime_type,
+        response_json_schema,
+        thinking_config: req
+            .reasoning_effort
+            .as_deref()
+            .and_then(|e| thinking(e, upstream_model)),
+    }
 }
 
 /// Text and image parts of a message; empty text is dropped (Gemini rejects it).

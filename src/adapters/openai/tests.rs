@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::adapters::{deepseek::DEEPSEEK, mistral::MISTRAL, qwen::QWEN};
+use crate::canonical::StreamEvent;
 use crate::canonical::request::parse_request;
 use crate::config::ModelConfig;
 
