@@ -231,25 +231,15 @@ impl<'a> Hints<'a> {
                 )
             })?,
         };
-        let number = |name: &'static str, key: &HeaderName| -> Result<Option<f64>, GatewayError> {
-            match get(key) {
-                None => Ok(None),
-                Some(v) => match v.trim().parse::<f64>() {
-                    Ok(n) if n.is_finite() && n >= 0.0 => Ok(Some(n)),
-                    _ => Err(GatewayError::invalid(
-                        format!("invalid {name} header: expected a number >= 0, got '{v}'"),
-                        name,
-                    )),
-                },
-            }
-        };
+        // Bad values are echoed shortened (`crate::error::echo`), never whole.
+        let number = |key: &HeaderName| headers::number(req.headers(), key);
         Ok(Self {
             route: get(&name::ROUTE).filter(|r| !r.is_empty()),
             task: get(&name::TASK),
             weights,
-            max_cost_usd: number(headers::MAX_COST, &name::MAX_COST)?,
-            max_latency_ms: number(headers::MAX_LATENCY, &name::MAX_LATENCY)?,
-            timeout_ms: number(headers::TIMEOUT, &name::TIMEOUT)?.filter(|ms| *ms > 0.0),
+            max_cost_usd: number(&name::MAX_COST)?,
+            max_latency_ms: number(&name::MAX_LATENCY)?,
+            timeout_ms: number(&name::TIMEOUT)?.filter(|ms| *ms > 0.0),
             explain: get(&name::EXPLAIN).is_some_and(|v| matches!(v.trim(), "1" | "true")),
         })
     }

@@ -52,7 +52,10 @@ impl ChatRequest {
             && !(0.0..=2.0).contains(&t)
         {
             return Err(GatewayError::invalid(
-                format!("{t} is greater than the maximum of 2 or less than 0 - 'temperature'"),
+                format!(
+                    "{} is greater than the maximum of 2 or less than 0 - 'temperature'",
+                    crate::error::echo_number(t)
+                ),
                 "temperature",
             ));
         }
@@ -60,7 +63,10 @@ impl ChatRequest {
             && !(0.0..=1.0).contains(&p)
         {
             return Err(GatewayError::invalid(
-                format!("{p} is out of range [0, 1] - 'top_p'"),
+                format!(
+                    "{} is out of range [0, 1] - 'top_p'",
+                    crate::error::echo_number(p)
+                ),
                 "top_p",
             ));
         }

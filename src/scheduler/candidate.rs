@@ -139,12 +139,14 @@ impl<'a, F: Fn(usize) -> u32> Assessor<'a, F> {
         let mut parts = Vec::new();
         if let Some(max) = req.max_cost_usd {
             parts.push(format!(
-                "the cheapest candidate is expected to cost ${cheapest:.6} (limit ${max})"
+                "the cheapest candidate is expected to cost ${cheapest:.6} (limit ${} from x-switchyard-max-cost-usd)",
+                crate::error::echo_number(max)
             ));
         }
         if let Some(max) = req.max_latency_ms {
             parts.push(format!(
-                "the fastest is expected to take {fastest:.0} ms (limit {max} ms)"
+                "the fastest is expected to take {fastest:.0} ms (limit {} ms from x-switchyard-max-latency-ms)",
+                crate::error::echo_number(max)
             ));
         }
         GatewayError::InvalidRequest {

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::Script;
+use tokio::sync::{mpsc, oneshot};
 
 use super::Redis;
 use super::engine::reason;
@@ -28,52 +29,64 @@ const WINDOW_MS: u64 = 60_000;
 /// under 1 % of its use.
 const GUARD_MS: u64 = 500;
 
-/// KEYS: the RPM log, the TPM bucket. ARGV: rpm (0: none), tpm (0: none), tokens,
-/// budget in ms, a unique member for the log, the RPM window in ms (60 s and
-/// [`GUARD_MS`]). Returns {admitted 0|1, wait in ms}.
+/// Admits a batch of requests in order, each as if alone. KEYS: per request its RPM
+/// log and TPM bucket. ARGV: the RPM window in ms (60 s and [`GUARD_MS`]), then per
+/// request rpm (0: none), tpm (0: none), tokens, budget in ms, a unique log member.
+/// Returns per request {admitted 0|1, wait in ms}.
 const ADMIT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local rpm = tonumber(ARGV[1])
-local tpm = tonumber(ARGV[2])
-local tokens = tonumber(ARGV[3])
-local budget = tonumber(ARGV[4])
 local window = 60000
-local rpm_window = tonumber(ARGV[6])
-local at = now
-if rpm > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - rpm_window)
-  local n = redis.call('ZCARD', KEYS[1])
-  if n >= rpm then
-    local e = redis.call('ZRANGE', KEYS[1], n - rpm, n - rpm, 'WITHSCORES')
-    at = math.max(at, tonumber(e[2]) + rpm_window)
+local rpm_window = tonumber(ARGV[1])
+local out = {}
+for i = 1, #KEYS / 2 do
+  local log, bucket = KEYS[2 * i - 1], KEYS[2 * i]
+  local a = 1 + (i - 1) * 5
+  local rpm = tonumber(ARGV[a + 1])
+  local tpm = tonumber(ARGV[a + 2])
+  local tokens = tonumber(ARGV[a + 3])
+  local budget = tonumber(ARGV[a + 4])
+  local at = now
+  if rpm > 0 then
+    redis.call('ZREMRANGEBYSCORE', log, '-inf', now - rpm_window)
+    local n = redis.call('ZCARD', log)
+    if n >= rpm then
+      local e = redis.call('ZRANGE', log, n - rpm, n - rpm, 'WITHSCORES')
+      at = math.max(at, tonumber(e[2]) + rpm_window)
+    end
+  end
+  local level = 0
+  if tpm > 0 then
+    local h = redis.call('HMGET', bucket, 'level', 'ts')
+    level = tonumber(h[1]) or tpm
+    local ts = tonumber(h[2]) or now
+    level = math.min(tpm, level + math.max(0, now - ts) * tpm / window)
+    local need = math.min(tokens, tpm)
+    if level < need then
+      at = math.max(at, now + math.ceil((need - level) * window / tpm))
+    end
+  end
+  local wait = at - now
+  if wait > budget then
+    out[i] = {0, wait}
+  else
+    if rpm > 0 then
+      redis.call('ZADD', log, at, ARGV[a + 5])
+      redis.call('PEXPIRE', log, window * 2 + wait)
+    end
+    if tpm > 0 then
+      redis.call('HSET', bucket, 'level', tostring(level - tokens), 'ts', now)
+      redis.call('PEXPIRE', bucket, window * 2)
+    end
+    out[i] = {1, wait}
   end
 end
-local level = 0
-if tpm > 0 then
-  local h = redis.call('HMGET', KEYS[2], 'level', 'ts')
-  level = tonumber(h[1]) or tpm
-  local ts = tonumber(h[2]) or now
-  level = math.min(tpm, level + math.max(0, now - ts) * tpm / window)
-  local need = math.min(tokens, tpm)
-  if level < need then
-    at = math.max(at, now + math.ceil((need - level) * window / tpm))
-  end
-end
-local wait = at - now
-if wait > budget then
-  return {0, wait}
-end
-if rpm > 0 then
-  redis.call('ZADD', KEYS[1], at, ARGV[5])
-  redis.call('PEXPIRE', KEYS[1], window * 2 + wait)
-end
-if tpm > 0 then
-  redis.call('HSET', KEYS[2], 'level', tostring(level - tokens), 'ts', now)
-  redis.call('PEXPIRE', KEYS[2], window * 2)
-end
-return {1, wait}
+return out
 ";
+
+/// Admissions sent in one script call at most: a call's arguments stay small, and a
+/// batch this size runs in well under a millisecond in Redis.
+const MAX_BATCH: usize = 128;
 
 /// KEYS: the TPM bucket. ARGV: tokens to give back (negative: to take).
 const RECONCILE: &str = r"
@@ -101,24 +114,47 @@ pub struct KeyLimits {
     pub tpm: Option<u32>,
 }
 
-/// The cluster-wide buckets of every provider key.
-#[derive(Debug)]
+/// One admission waiting for the batcher.
+struct Pending {
+    log: String,
+    bucket: String,
+    limits: KeyLimits,
+    tokens: u64,
+    budget_ms: u64,
+    member: String,
+    reply: oneshot::Sender<Option<(u8, u64)>>,
+}
+
+/// The cluster-wide buckets of every provider key. Admissions go to a batcher on the
+/// engine's thread: the ones that arrive while a script call is in flight go together
+/// in the next, so under load a replica makes one round trip for many admissions, and
+/// a lone request waits for no one.
 pub struct GlobalLimits {
     redis: Arc<Redis>,
-    admit: Script,
     reconcile: Script,
     /// Makes each log member unique within this replica.
     seq: AtomicU64,
+    queue: mpsc::UnboundedSender<Pending>,
+}
+
+impl std::fmt::Debug for GlobalLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GlobalLimits")
+            .field("redis", &self.redis)
+            .finish_non_exhaustive()
+    }
 }
 
 impl GlobalLimits {
-    /// Buckets on `redis`.
+    /// Buckets on `redis`; starts the batcher on the engine's thread.
     pub fn new(redis: Arc<Redis>) -> Self {
+        let (queue, rx) = mpsc::unbounded_channel();
+        redis.spawn(batcher(redis.clone(), rx));
         Self {
             redis,
-            admit: Script::new(ADMIT),
             reconcile: Script::new(RECONCILE),
             seq: AtomicU64::new(0),
+            queue,
         }
     }
 
@@ -128,8 +164,8 @@ impl GlobalLimits {
     }
 
     /// Reserves one request of `tokens` estimated tokens on the key named `key` (the
-    /// provider and the key's fingerprint), waiting at most `budget`. One round trip;
-    /// none while the engine is known to be down.
+    /// provider and the key's fingerprint), waiting at most `budget`. One round trip
+    /// (shared with the admissions batched with it); none while the engine is down.
     pub async fn admit(
         &self,
         key: &str,
@@ -142,35 +178,23 @@ impl GlobalLimits {
         }
         let (log, bucket) = self.keys(key);
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        let member = format!("{}:{seq}", self.redis.me().replica_id);
-        let mut conn = self.redis.conn();
-        let reply: redis::RedisResult<(u8, u64)> = self
-            .admit
-            .key(log)
-            .key(bucket)
-            .arg(limits.rpm.unwrap_or(0))
-            .arg(limits.tpm.unwrap_or(0))
-            .arg(tokens)
-            .arg(budget.as_millis().min(u128::from(WINDOW_MS * 10)) as u64)
-            .arg(member)
-            .arg(WINDOW_MS + GUARD_MS)
-            .invoke_async(&mut conn)
-            .await;
-        match reply {
-            Ok((admitted, wait_ms)) => {
-                self.redis.mark(true);
-                let wait = Duration::from_millis(wait_ms);
-                if admitted == 1 {
-                    Verdict::Go(wait)
-                } else {
-                    Verdict::Saturated(wait)
-                }
-            }
-            Err(e) => {
-                tracing::debug!(error = reason(&e), "cluster admission failed");
-                self.redis.mark(false);
-                Verdict::Unavailable
-            }
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            log,
+            bucket,
+            limits,
+            tokens,
+            budget_ms: budget.as_millis().min(u128::from(WINDOW_MS * 10)) as u64,
+            member: format!("{}:{seq}", self.redis.me().replica_id),
+            reply,
+        };
+        if self.queue.send(pending).is_err() {
+            return Verdict::Unavailable;
+        }
+        match answer.await {
+            Ok(Some((1, wait_ms))) => Verdict::Go(Duration::from_millis(wait_ms)),
+            Ok(Some((_, wait_ms))) => Verdict::Saturated(Duration::from_millis(wait_ms)),
+            _ => Verdict::Unavailable,
         }
     }
 
@@ -202,5 +226,46 @@ impl GlobalLimits {
     fn keys(&self, key: &str) -> (String, String) {
         let tag = self.redis.key(&format!("{{rl:{key}}}"));
         (format!("{tag}:rpm"), format!("{tag}:tpm"))
+    }
+}
+
+/// Sends the queued admissions in batches of up to [`MAX_BATCH`], one call in flight.
+async fn batcher(redis: Arc<Redis>, mut rx: mpsc::UnboundedReceiver<Pending>) {
+    let admit = Script::new(ADMIT);
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let mut call = admit.prepare_invoke();
+        call.arg(WINDOW_MS + GUARD_MS);
+        for p in &batch {
+            call.key(&p.log).key(&p.bucket);
+            call.arg(p.limits.rpm.unwrap_or(0))
+                .arg(p.limits.tpm.unwrap_or(0))
+                .arg(p.tokens)
+                .arg(p.budget_ms)
+                .arg(&p.member);
+        }
+        let mut conn = redis.conn();
+        let reply: redis::RedisResult<Vec<(u8, u64)>> = call.invoke_async(&mut conn).await;
+        match reply {
+            Ok(verdicts) if verdicts.len() == batch.len() => {
+                redis.mark(true);
+                for (p, v) in batch.drain(..).zip(verdicts) {
+                    let _ = p.reply.send(Some(v));
+                }
+            }
+            Ok(_) => batch.clear(),
+            Err(e) => {
+                tracing::debug!(error = %reason(&e), n = batch.len(), "cluster admission failed");
+                redis.mark(false);
+                batch.clear();
+            }
+        }
     }
 }
