@@ -99,6 +99,21 @@ pub struct UpstreamError {
     pub retry_after: Option<Duration>,
     /// The provider's name as configured (filled in by dispatch).
     pub provider: String,
+    /// The provider's own `type`, `param` and `code`, when its body names them; shown
+    /// to the client for the errors the client caused. Boxed: most errors have none.
+    pub fields: Option<Box<ProviderFields>>,
+}
+
+/// The fields of an OpenAI-shaped error body besides the message, as the provider sent
+/// them (each already cut to a sane length by the adapter).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderFields {
+    /// `type`, e.g. `invalid_request_error`.
+    pub kind: Option<String>,
+    /// `param`, e.g. `max_tokens`.
+    pub param: Option<String>,
+    /// `code`, e.g. `unsupported_parameter`.
+    pub code: Option<String>,
 }
 
 impl UpstreamError {
@@ -110,6 +125,7 @@ impl UpstreamError {
             message: message.into(),
             retry_after: None,
             provider: String::new(),
+            fields: None,
         }
     }
 
@@ -128,6 +144,24 @@ impl UpstreamError {
     pub fn with_retry_after(mut self, d: Option<Duration>) -> Self {
         self.retry_after = d;
         self
+    }
+
+    /// Sets the provider's own `type`, `param` and `code` (nothing when all are absent).
+    pub fn with_fields(mut self, fields: ProviderFields) -> Self {
+        self.fields = (fields != ProviderFields::default()).then(|| Box::new(fields));
+        self
+    }
+
+    /// Whether the client's request caused it: the provider's own `type`, `param` and
+    /// `code` then reach the client, so it can fix the request.
+    fn is_client_fault(&self) -> bool {
+        matches!(
+            self.class,
+            ErrorClass::InvalidRequest
+                | ErrorClass::ContextLength
+                | ErrorClass::NotFound
+                | ErrorClass::ContentFilter
+        )
     }
 
     /// Whether another attempt may succeed.
@@ -339,13 +373,22 @@ impl GatewayError {
         }
     }
 
-    /// The OpenAI error body for this error.
-    pub fn body(&self) -> ErrorBody {
-        let (_, kind, code) = self.parts();
-        let param = match self {
+    /// The OpenAI error body for this error. An upstream error the client caused
+    /// carries the provider's own `type`, `param` and `code` where it sent them.
+    pub fn body(&self) -> ErrorBody<'_> {
+        let (_, mut kind, mut code): (_, &str, Option<&str>) = self.parts();
+        let mut param = match self {
             Self::InvalidRequest { param, .. } => param.clone(),
             _ => None,
         };
+        if let Self::Upstream(e) = self
+            && e.is_client_fault()
+            && let Some(f) = &e.fields
+        {
+            kind = f.kind.as_deref().unwrap_or(kind);
+            code = f.code.as_deref().or(code);
+            param = f.param.clone();
+        }
         ErrorBody {
             error: ErrorDetail {
                 message: self.to_string(),
@@ -369,18 +412,18 @@ impl GatewayError {
 
 /// `{"error":{...}}`.
 #[derive(Debug, Serialize)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
+pub struct ErrorBody<'a> {
+    pub error: ErrorDetail<'a>,
 }
 
 /// The inside of an OpenAI error body.
 #[derive(Debug, Serialize)]
-pub struct ErrorDetail {
+pub struct ErrorDetail<'a> {
     pub message: String,
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub kind: &'a str,
     pub param: Option<String>,
-    pub code: Option<&'static str>,
+    pub code: Option<&'a str>,
 }
 
 impl ResponseError for GatewayError {
@@ -440,7 +483,8 @@ mod tests {
     fn auth_failure_never_echoes_the_upstream_message() {
         let mut e = UpstreamError::new(ErrorClass::Auth, "Incorrect API key provided: sk-abc");
         e.provider = "openai".into();
-        let body = GatewayError::Upstream(e).body();
+        let error = GatewayError::Upstream(e);
+        let body = error.body();
         assert!(!body.error.message.contains("sk-abc"));
         assert_eq!(
             body.error.message,

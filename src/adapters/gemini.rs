@@ -2,13 +2,15 @@
 //! shared/reference/providers.md §4).
 //!
 //! Non-streamed calls go to `{base}/models/{model}:generateContent`, streamed ones to
-//! `:streamGenerateContent?alt=sse` (without `alt=sse` Gemini streams a JSON array).
+//! `:streamGenerateContent?alt=sse` (without `alt=sse` Gemini streams a JSON array,
+//! which the decoder accepts too).
 //! The key travels only in `x-goog-api-key`, never in the URL. The request mapping is
-//! in [`request`], the stream decoder in [`stream`], error classification in [`error`],
+//! in [`request`], the stream decoder in [`stream`] (the array framing in [`array`]), error classification in [`error`],
 //! and the tool-call id scheme that carries Gemini 3's `thoughtSignature` through a
 //! stateless OpenAI client in [`call_id`]. This file holds the response shape shared by
 //! the non-streamed answer and every stream chunk, and its mapping.
 
+mod array;
 pub mod call_id;
 mod error;
 mod request;

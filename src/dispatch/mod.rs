@@ -97,6 +97,9 @@ struct Run<'p> {
     last: Option<UpstreamError>,
     /// The soonest a saturated candidate frees up.
     saturated: Option<Duration>,
+    /// The soonest a candidate skipped for its provider's long 429 Retry-After may be
+    /// asked again.
+    backing_off: Option<Duration>,
     deadline_passed: bool,
 }
 
@@ -398,6 +401,7 @@ impl<'p> Run<'p> {
             not_before: vec![None; plan.len()],
             last: None,
             saturated: None,
+            backing_off: None,
             deadline_passed: false,
         }
     }
@@ -464,7 +468,12 @@ impl<'p> Run<'p> {
                 self.failures += 1;
                 self.delay = self.policy.delay(self.failures, rand::random());
                 match e.retry_after {
-                    Some(d) if d > MAX_RETRY_AFTER_WAIT => self.skipped[i] = true,
+                    Some(d) if d > MAX_RETRY_AFTER_WAIT => {
+                        self.skipped[i] = true;
+                        if e.class == ErrorClass::RateLimited {
+                            self.backing_off = Some(self.backing_off.map_or(d, |b| b.min(d)));
+                        }
+                    }
                     Some(d) => self.not_before[i] = Some(Instant::now() + d),
                     None => {}
                 }
@@ -477,8 +486,11 @@ impl<'p> Run<'p> {
     fn into_failure(self) -> Failed {
         let attempts = self.attempts;
         let all_skipped = self.skipped.iter().all(|s| *s);
-        let error = match (self.saturated, self.last) {
-            // Every candidate left is at its rate limit: the client should come back.
+        // The soonest a rate-limited candidate is free: at its limit here, or asked by
+        // its provider to back off (the provider's own wait, e.g. Gemini's retryDelay).
+        let rate_limited = self.saturated.into_iter().chain(self.backing_off).min();
+        let error = match (rate_limited, self.last) {
+            // Every candidate left is rate limited: the client should come back.
             (Some(free_in), last)
                 if all_skipped
                     && last.as_ref().is_none_or(|e| e.class == ErrorClass::RateLimited) =>

@@ -57,6 +57,8 @@ impl Exclusion {
 pub(super) struct Excluded {
     pub(super) health: bool,
     pub(super) limits: bool,
+    /// Some candidate was left out for its provider's back-off (a 429's wait).
+    pub(super) backing_off: bool,
 }
 
 impl Excluded {
@@ -64,6 +66,8 @@ impl Excluded {
     pub(super) fn note(&mut self, why: Exclusion) {
         if why.is_limit() {
             self.limits = true;
+        } else if why == Exclusion::RateLimited {
+            self.backing_off = true;
         } else {
             self.health = true;
         }
@@ -113,10 +117,34 @@ impl<'a, F: Fn(usize) -> u32> Assessor<'a, F> {
     /// The error when every candidate was left out: the request's limits when only they
     /// excluded candidates, unavailability otherwise.
     pub(super) fn nothing_eligible(&self, excluded: Excluded) -> GatewayError {
-        if excluded.limits && !excluded.health {
-            self.over_limits()
-        } else {
-            self.unavailable()
+        match excluded {
+            Excluded {
+                limits: true,
+                health: false,
+                backing_off: false,
+            } => self.over_limits(),
+            // Every candidate is waiting out its provider's own 429: the client gets
+            // 429 with the soonest wait, as it would from the provider itself.
+            Excluded {
+                limits: false,
+                health: false,
+                backing_off: true,
+            } => self.backing_off(),
+            _ => self.unavailable(),
+        }
+    }
+
+    /// Every candidate's provider asked us to wait: 429 with the soonest end.
+    fn backing_off(&self) -> GatewayError {
+        let GatewayError::Unavailable { retry_after, .. } = self.unavailable() else {
+            return self.unavailable();
+        };
+        GatewayError::RateLimited {
+            message: format!(
+                "every candidate for '{}' is rate limited by its provider; retry after the indicated time",
+                self.req.target
+            ),
+            retry_after: retry_after.map(|d| d.max(std::time::Duration::from_secs(1))),
         }
     }
 

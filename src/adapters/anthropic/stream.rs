@@ -6,6 +6,10 @@
 //! unknown events anywhere. Block indexes count text, thinking and tool blocks together,
 //! so tool blocks are renumbered from 0 for OpenAI's `tool_calls[].index`.
 //!
+//! A tool block whose input stays empty (only `partial_json: ""` deltas, or none at all)
+//! is a call without arguments: it gets `{}` when the block stops (or, should the stop
+//! be missing, with the stop reason), since OpenAI clients parse `arguments` as JSON.
+//!
 //! Usage is reported with each `message_delta`: `message_start`'s numbers overwritten
 //! field by field (the values are cumulative, never added). An `error` event is an
 //! [`UpstreamError`] of its type's class; EOF before a stop reason is a truncated
@@ -24,14 +28,25 @@ use crate::error::UpstreamError;
 #[derive(Debug, Default)]
 pub struct AnthropicStreamDecoder {
     sse: SseParser,
-    /// `(block index, our tool-call index)` of each tool block seen; a handful at most.
-    tools: Vec<(u32, u32)>,
+    /// Each tool block seen, in order; a handful at most.
+    tools: Vec<ToolBlock>,
     /// Usage so far: `message_start`'s, overwritten field by field by `message_delta`.
     usage: WireUsage,
     /// A `message_delta` carried the stop reason.
     finished: bool,
     /// `message_stop` arrived; anything after it is ignored.
     stopped: bool,
+}
+
+/// A `tool_use` content block of the stream.
+#[derive(Debug)]
+struct ToolBlock {
+    /// Anthropic's content block index.
+    block: u32,
+    /// Our tool-call index (OpenAI's `tool_calls[].index`).
+    call: u32,
+    /// Some argument bytes were emitted, or `{}` was.
+    has_args: bool,
 }
 
 #[derive(Deserialize)]
@@ -48,6 +63,9 @@ enum WireEvent {
         index: u32,
         delta: WireDelta,
     },
+    ContentBlockStop {
+        index: u32,
+    },
     MessageDelta {
         #[serde(default)]
         delta: WireMessageDelta,
@@ -58,7 +76,7 @@ enum WireEvent {
     Error {
         error: WireError,
     },
-    /// `ping`, `content_block_stop` and event types added after this was written.
+    /// `ping` and event types added after this was written.
     #[serde(other)]
     Ignored,
 }
@@ -92,7 +110,9 @@ enum WireDelta {
     TextDelta {
         text: String,
     },
+    /// Recorded without `partial_json` at all for a tool's first delta.
     InputJsonDelta {
+        #[serde(default)]
         partial_json: String,
     },
     ThinkingDelta {
@@ -131,7 +151,11 @@ impl AnthropicStreamDecoder {
                 }
                 WireStartBlock::ToolUse { id, name } => {
                     let ours = self.tools.len() as u32;
-                    self.tools.push((index, ours));
+                    self.tools.push(ToolBlock {
+                        block: index,
+                        call: ours,
+                        has_args: false,
+                    });
                     out.push(StreamEvent::ToolCallStart {
                         index: ours,
                         id,
@@ -149,20 +173,29 @@ impl AnthropicStreamDecoder {
                 }
                 WireDelta::InputJsonDelta { partial_json } if !partial_json.is_empty() => {
                     // A delta for a block that never started cannot be placed: drop it.
-                    if let Some(&(_, ours)) = self.tools.iter().find(|(i, _)| *i == index) {
+                    if let Some(tool) = self.tools.iter_mut().find(|t| t.block == index) {
+                        tool.has_args = true;
                         out.push(StreamEvent::ToolCallArgs {
-                            index: ours,
+                            index: tool.call,
                             arguments: partial_json,
                         });
                     }
                 }
                 _ => {}
             },
+            WireEvent::ContentBlockStop { index } => {
+                if let Some(tool) = self.tools.iter_mut().find(|t| t.block == index) {
+                    tool.no_arguments(out);
+                }
+            }
             WireEvent::MessageDelta { delta, usage } => {
                 if let Some(u) = usage {
                     self.usage.merge(u);
                 }
                 if let Some(reason) = delta.stop_reason.as_deref() {
+                    for tool in &mut self.tools {
+                        tool.no_arguments(out);
+                    }
                     out.push(StreamEvent::Finish(finish_reason(reason)));
                     self.finished = true;
                 }
@@ -186,6 +219,19 @@ impl AnthropicStreamDecoder {
             self.event(&ev.data, out)?;
         }
         Ok(())
+    }
+}
+
+impl ToolBlock {
+    /// The block ended: a call that got no argument bytes gets `{}`.
+    fn no_arguments(&mut self, out: &mut Vec<StreamEvent>) {
+        if !self.has_args {
+            self.has_args = true;
+            out.push(StreamEvent::ToolCallArgs {
+                index: self.call,
+                arguments: "{}".to_owned(),
+            });
+        }
     }
 }
 

@@ -391,3 +391,21 @@ fn rate_limits_take_the_wait_from_retry_info_or_the_header() {
     );
     assert_eq!(e.retry_after, Some(Duration::from_secs(7)));
 }
+
+/// Issue 22: the recorded 429 carries its wait only in `RetryInfo.retryDelay`; it
+/// becomes the error's `retry_after`, and the client's `Retry-After`.
+#[test]
+fn a_recorded_429_takes_its_wait_from_retry_info() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/gemini/error_429_retry_info.json"
+    );
+    let body = std::fs::read(path).unwrap();
+    let e = GEMINI.map_error(429, &HeaderMap::new(), &body);
+    assert_eq!(e.class, ErrorClass::RateLimited);
+    assert!(e.is_retryable());
+    assert_eq!(e.retry_after, Some(Duration::from_secs(34)));
+    let resp = actix_web::ResponseError::error_response(&GatewayError::Upstream(e));
+    assert_eq!(resp.status().as_u16(), 429);
+    assert_eq!(resp.headers().get("retry-after").unwrap(), "34");
+}

@@ -1,12 +1,17 @@
 //! Classifies OpenAI-family errors: OpenAI/DeepSeek/Qwen `{"error":{message,type,
 //! code}}` and Mistral's `{"object":"error","message":…}` / `detail` bodies, by status
 //! first and then by the codes and messages that name a cause (quota, context length,
-//! Qwen's data inspection). A mid-stream `error` chunk has no status.
+//! Qwen's data inspection). A mid-stream `error` chunk has no status. The body's own
+//! `type`, `param` and `code` travel along, for the client to see when it caused the
+//! error (OpenAI's 400 `unsupported_parameter` names the `param` to change).
 
 use reqwest::header::HeaderMap;
 
 use crate::adapters::{MAX_MESSAGE_BYTES, retry_after, truncate};
-use crate::error::{ErrorClass, UpstreamError};
+use crate::error::{ErrorClass, ProviderFields, UpstreamError};
+
+/// The longest `type`, `param` or `code`, in bytes, passed on to the client.
+const MAX_FIELD_BYTES: usize = 100;
 
 /// Classifies an OpenAI-family error answer. Understands OpenAI/DeepSeek/Qwen
 /// `{"error":{…}}` and Mistral's `{"object":"error","message":…}` / `detail` bodies.
@@ -55,5 +60,10 @@ pub fn error_from_value(status: Option<u16>, value: &serde_json::Value) -> Upstr
     } else if status.is_none() && (kind.contains("overloaded") || kind.contains("rate_limit")) {
         class = ErrorClass::Overloaded;
     }
-    UpstreamError::new(class, truncate(message, MAX_MESSAGE_BYTES))
+    let field = |v: String| (!v.is_empty()).then(|| truncate(v, MAX_FIELD_BYTES));
+    UpstreamError::new(class, truncate(message, MAX_MESSAGE_BYTES)).with_fields(ProviderFields {
+        kind: field(kind),
+        param: text(inner.get("param")).and_then(field),
+        code: field(code),
+    })
 }

@@ -241,3 +241,49 @@ fn error_bodies_map_to_classes_with_the_provider_reason() {
         (ErrorClass::Server, "HTTP 502")
     );
 }
+
+/// Issue 22: a 400 the client caused keeps the provider's `type`, `param` and `code`
+/// all the way to the client's error body; errors the gateway's side caused do not.
+#[test]
+fn client_errors_pass_type_param_and_code_through() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/openai/error_unsupported_parameter.json"
+    );
+    let body = std::fs::read(path).unwrap();
+    let mut e = OPENAI.map_error(400, &HeaderMap::new(), &body);
+    assert_eq!(e.class, ErrorClass::InvalidRequest);
+    e.provider = "openai".into();
+    let error = crate::error::GatewayError::Upstream(e);
+    let client = error.body();
+    let client = serde_json::to_value(&client).unwrap();
+    assert_eq!(
+        client,
+        json!({"error": {
+            "message": "openai rejected the request: Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+            "type": "invalid_request_error",
+            "param": "max_tokens",
+            "code": "unsupported_parameter",
+        }})
+    );
+    // No fields in the body: the gateway's own defaults.
+    let e = OPENAI.map_error(400, &HeaderMap::new(), br#"{"error":{"message":"bad"}}"#);
+    let error = crate::error::GatewayError::Upstream(e);
+    let client = error.body();
+    assert_eq!(
+        (client.error.kind, client.error.param, client.error.code),
+        ("invalid_request_error", None, None)
+    );
+    // Not the client's fault: the provider's type and code stay behind.
+    let e = OPENAI.map_error(
+        429,
+        &HeaderMap::new(),
+        br#"{"error":{"message":"Rate limit reached","type":"requests","param":"x","code":"rate_limit_exceeded_custom"}}"#,
+    );
+    let error = crate::error::GatewayError::Upstream(e);
+    let client = error.body();
+    assert_eq!(
+        (client.error.kind, client.error.param, client.error.code),
+        ("rate_limit_error", None, Some("rate_limit_exceeded"))
+    );
+}

@@ -153,6 +153,41 @@ fn parallel_tool_blocks_after_text_are_renumbered_from_zero() {
     );
 }
 
+/// Issue 22: parallel tools without input (`partial_json: ""` only, no delta at all,
+/// a delta without `partial_json`) must still carry JSON arguments, `{}`.
+#[test]
+fn parallel_tool_blocks_without_input_get_empty_object_arguments() {
+    for piece in [1, 7, 64, 4096] {
+        let (events, chunks) = replay("stream_parallel_tools_no_input.sse", piece);
+        // A coalesced non-stream client assembles these same events
+        // (`cache::answer::assemble`, tested there): the arguments are the same.
+        assert!(events.is_ok(), "piece {piece}: {events:?}");
+        assert_eq!(arguments(&chunks, 0), "{}", "piece {piece}");
+        assert_eq!(arguments(&chunks, 1), "{}", "piece {piece}");
+        assert_eq!(
+            arguments(&chunks, 2),
+            "{\"city\": \"Oslo\"}",
+            "piece {piece}"
+        );
+    }
+}
+
+#[test]
+fn tool_block_without_input_or_stop_gets_arguments_with_the_stop_reason() {
+    let (events, chunks) = replay("stream_tool_no_input_no_stop.sse", 5);
+    let events = events.unwrap();
+    assert_eq!(arguments(&chunks, 0), "{}");
+    let args = events
+        .iter()
+        .position(|e| matches!(e, StreamEvent::ToolCallArgs { .. }))
+        .unwrap();
+    let finish = events
+        .iter()
+        .position(|e| matches!(e, StreamEvent::Finish(_)))
+        .unwrap();
+    assert!(args < finish, "{events:?}");
+}
+
 #[test]
 fn max_tokens_cut_off_keeps_thinking_and_reports_length() {
     let (events, chunks) = replay("stream_max_tokens.sse", 7);

@@ -256,3 +256,80 @@ fn a_truncated_stream_is_a_bad_response() {
     .unwrap_err();
     assert_eq!(e.class, ErrorClass::BadResponse);
 }
+
+/// `tests/fixtures/gemini/{name}`.
+fn fixture(name: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/gemini/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Tool arguments pass through as the provider spaced them: compare them compacted.
+fn compact(events: Vec<StreamEvent>) -> Vec<StreamEvent> {
+    events
+        .into_iter()
+        .map(|e| match e {
+            StreamEvent::ToolCallArgs { index, arguments } => StreamEvent::ToolCallArgs {
+                index,
+                arguments: serde_json::from_str::<Value>(&arguments)
+                    .unwrap()
+                    .to_string(),
+            },
+            other => other,
+        })
+        .collect()
+}
+
+/// Issue 22: `streamGenerateContent` without `alt=sse` answers one JSON array of
+/// chunks; it decodes to the same events as the SSE form of those chunks, however the
+/// bytes are cut (braces and quotes inside strings included).
+#[test]
+fn the_json_array_form_decodes_like_sse() {
+    let array = fixture("stream_array.json");
+    let chunks: Vec<Value> = serde_json::from_str(&array).unwrap();
+    let as_sse: Vec<String> = chunks.iter().map(Value::to_string).collect();
+    let as_sse = sse(&as_sse.iter().map(String::as_str).collect::<Vec<_>>());
+    let expected = compact(decode_all(&as_sse).unwrap());
+    assert_eq!(compact(decode_all(&array).unwrap()), expected);
+    assert_eq!(
+        compact(decode_all(&format!(" \r\n{array}\r\n")).unwrap()),
+        expected
+    );
+    assert_eq!(
+        expected[0],
+        StreamEvent::Text("Here is a brace } and a quote \" in text, then".into())
+    );
+    let args = expected.iter().find_map(|e| match e {
+        StreamEvent::ToolCallArgs { arguments, .. } => Some(arguments.as_str()),
+        _ => None,
+    });
+    assert_eq!(
+        serde_json::from_str::<Value>(args.unwrap()).unwrap(),
+        serde_json::json!({"city": "Zürich", "units": ["c", "{f}"]})
+    );
+    assert!(expected.contains(&StreamEvent::Finish(FinishReason::ToolCalls)));
+    let c = openai_chunks(&array);
+    assert_eq!(c.last().unwrap()["usage"]["completion_tokens"], 24);
+}
+
+#[test]
+fn the_json_array_form_errors_and_truncation_are_classified() {
+    // An error element (the array form of a mid-stream error).
+    let error = r#"[{"error": {"code": 503,"message": "The model is overloaded.","status": "UNAVAILABLE"}}]"#;
+    let e = decode_all(&format!("[{TEXT_1},\n{}", &error[1..])).unwrap_err();
+    assert_eq!(e.class, ErrorClass::Overloaded);
+    // Cut inside an element, or after whole elements but before the finish.
+    let array = format!("[{TEXT_1}\n,\r\n{TEXT_END}\n]");
+    let e = decode_all(&array[..array.len() - 40]).unwrap_err();
+    assert_eq!(e.class, ErrorClass::BadResponse);
+    let e = decode_all(&format!("[{TEXT_1}\n,\r\n{TEXT_2}")).unwrap_err();
+    assert_eq!(e.class, ErrorClass::BadResponse);
+    // Finished, then cut before the closing `]`: accepted, like SSE's EOF.
+    let ev = decode_all(&format!("[{TEXT_1}\n,\r\n{TEXT_END}\n")).unwrap();
+    assert!(ev.contains(&StreamEvent::Finish(FinishReason::Stop)));
+    // Not an array of objects.
+    let e = decode_all("[1, 2]").unwrap_err();
+    assert_eq!(e.class, ErrorClass::BadResponse);
+}
