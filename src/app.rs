@@ -21,6 +21,8 @@ use crate::state::rate::GlobalLimits;
 use crate::upstream::Upstream;
 use crate::usage::Accounting;
 
+mod conn;
+
 /// A gateway bound to its address.
 pub struct Gateway {
     pub addr: SocketAddr,
@@ -57,10 +59,11 @@ impl Gateway {
         let (state, reloader) = start_state(&config, keys, usage.clone())?;
         let streams = state.cache.shutdown().clone();
         crate::scheduler::sample::spawn(state.board.clone(), state.dispatcher.providers().clone());
+        let metrics_state = state.clone();
         let (server, addr) = serve_api(state, &config, listeners)?;
         let (metrics_server, metrics_addr) = match metrics_listeners {
             Some(listeners) => {
-                let (server, addr) = serve_metrics(listeners)?;
+                let (server, addr) = serve_metrics(metrics_state.clone(), listeners)?;
                 (Some(server), Some(addr))
             }
             None => (None, None),
@@ -247,49 +250,109 @@ fn start_state(
     Ok((state, reloader))
 }
 
+/// How long a client may take to send a request's headers (actix-web's default): a
+/// slower one is answered 408 and its connection closed.
+const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a closing connection waits for the client to close its side (actix-web's
+/// default).
+const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Builds the gateway's HTTP server on `listeners` (with `/metrics` unless it has a
 /// listener of its own).
+///
+/// Built from actix-server and actix-http as actix-web's `HttpServer::listen` would,
+/// with the same timeouts, but with each connection wrapped in a [`conn::Conn`]: the
+/// errors actix-http answers by itself (malformed or oversized headers) then carry a
+/// JSON body like every other error, and open connections are counted against
+/// `server.max_connections`.
 fn serve_api(
     state: web::Data<AppState>,
     config: &Config,
     listeners: Vec<TcpListener>,
 ) -> std::io::Result<(Server, SocketAddr)> {
+    use actix_http::{HttpService, Protocol, error::DispatchError};
+    use actix_service::{ServiceFactoryExt, fn_service, map_config};
+    use actix_web::dev::AppConfig;
+    use actix_web::rt::net::TcpStream;
+
     let metrics_apart = config.metrics_listen.is_some();
-    let mut server = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .wrap_fn(api::middleware::request_id_and_access_log)
-            .configure(api::configure)
-            .configure(|cfg| {
-                if !metrics_apart {
-                    api::configure_metrics(cfg);
+    let workers = config.workers.unwrap_or_else(default_workers);
+    let max_connections = config
+        .max_connections
+        .unwrap_or_else(conn::default_max_connections);
+    // actix-server's limit is per worker.
+    let per_worker = max_connections.div_ceil(workers).max(1);
+    let connections = conn::Connections::new(per_worker * workers);
+    tracing::debug!(max_connections = per_worker * workers, "connection limit");
+    let mut builder = actix_web::dev::Server::build()
+        .workers(workers)
+        .max_concurrent_connections(per_worker)
+        .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
+        .disable_signals();
+    let shutdown = builder.graceful_shutdown_signal();
+    let addr = first_addr(
+        listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect(),
+        "gateway bound no address",
+    )?;
+    for listener in listeners {
+        let local = listener.local_addr()?;
+        let state = state.clone();
+        let connections = connections.clone();
+        let shutdown = shutdown.clone();
+        builder = builder.listen(format!("switchyard-{local}"), listener, move || {
+            let state = state.clone();
+            let app = App::new()
+                .app_data(state)
+                .wrap_fn(api::middleware::request_id_and_access_log)
+                .configure(api::configure)
+                .configure(|cfg| {
+                    if !metrics_apart {
+                        api::configure_metrics(cfg);
+                    }
+                });
+            let shutdown = shutdown.clone();
+            let http = HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let shutdown = shutdown.clone();
+                    async move { shutdown.notified().await }
+                })
+                .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+                .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
+                // A client that closes its connection mid-answer has hung up: end its
+                // request at once, which cancels the upstream call or stream. With
+                // half-closed connections allowed (actix's default) the hang-up is
+                // only noticed on the next write to the client, and a model between
+                // tokens would keep generating billed tokens for nobody until then.
+                // No LLM client half-closes to mean "request complete" (HTTP/1.1
+                // frames requests by length).
+                .h1_allow_half_closed(false)
+                .local_addr(local)
+                .finish(map_config(app, move |()| AppConfig::default()));
+            let connections = connections.clone();
+            fn_service(move |io: TcpStream| {
+                let slot = connections.admit();
+                async move {
+                    // Stream chunks are small writes: without TCP_NODELAY, Nagle holds
+                    // each one back until the client's (delayed) ACK of the previous
+                    // one, up to 40 ms.
+                    let _ = io.set_nodelay(true);
+                    let peer = io.peer_addr().ok();
+                    Ok::<_, DispatchError>((conn::Conn::new(io, slot), Protocol::Http1, peer))
                 }
             })
-    })
-    // Stream chunks are small writes: without TCP_NODELAY, Nagle holds each one
-    // back until the client's (delayed) ACK of the previous one, up to 40 ms.
-    .on_connect(|conn, _| {
-        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-            let _ = tcp.set_nodelay(true);
-        }
-    })
-    // A client that closes its connection mid-answer has hung up: end its request
-    // at once, which cancels the upstream call or stream. With half-closed
-    // connections allowed (actix's default) the hang-up is only noticed on the
-    // next write to the client, and a model between tokens would keep generating
-    // billed tokens for nobody until then. No LLM client half-closes to mean
-    // "request complete" (HTTP/1.1 frames requests by length).
-    .h1_allow_half_closed(false)
-    .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
-    .disable_signals();
-    if let Some(n) = config.workers {
-        server = server.workers(n);
+            .and_then(http)
+        })?;
     }
-    for l in listeners {
-        server = server.listen(l)?;
-    }
-    let addr = first_addr(server.addrs(), "gateway bound no address")?;
-    Ok((server.run(), addr))
+    Ok((builder.run(), addr))
+}
+
+/// actix-server's default worker count: one per available core.
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 /// The first of a server's bound addresses, or `missing` as the error.
@@ -303,11 +366,19 @@ fn first_addr(addrs: Vec<SocketAddr>, missing: &str) -> std::io::Result<SocketAd
 /// Worker threads of the separate metrics listener: one scrape at a time is plenty.
 const METRICS_WORKERS: usize = 1;
 
-/// Binds the separate `/metrics` listener (`server.metrics_listen`).
-fn serve_metrics(listeners: Vec<TcpListener>) -> std::io::Result<(Server, SocketAddr)> {
-    let mut server = HttpServer::new(|| App::new().configure(api::configure_metrics))
-        .workers(METRICS_WORKERS)
-        .disable_signals();
+/// Binds the separate `/metrics` listener (`server.metrics_listen`); `state` gives it
+/// the running config's `server.metrics_token`.
+fn serve_metrics(
+    state: web::Data<AppState>,
+    listeners: Vec<TcpListener>,
+) -> std::io::Result<(Server, SocketAddr)> {
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(api::configure_metrics)
+    })
+    .workers(METRICS_WORKERS)
+    .disable_signals();
     for l in listeners {
         server = server.listen(l)?;
     }

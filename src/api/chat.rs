@@ -52,7 +52,7 @@ pub async fn completions(
     let resp = match result {
         Ok(resp) => resp,
         Err(Failed { error, attempts }) => {
-            let mut resp = error.error_response();
+            let mut resp = answer(&error);
             if let Some(t) = ticket.take() {
                 t.failed(resp.status().as_u16(), attempts);
             }
@@ -81,6 +81,19 @@ fn record_request(resp: &HttpResponse, route: Option<&str>) {
         route,
         resp.status().as_u16(),
     );
+}
+
+/// The error response; a stalled body ([`body_timeout`]) is a 408, not a 400.
+fn answer(error: &GatewayError) -> HttpResponse {
+    let mut resp = error.error_response();
+    if let GatewayError::InvalidRequest {
+        code: Some(BODY_TIMEOUT_CODE),
+        ..
+    } = error
+    {
+        *resp.status_mut() = actix_web::http::StatusCode::REQUEST_TIMEOUT;
+    }
+    resp
 }
 
 fn early(error: GatewayError) -> Failed {
@@ -131,7 +144,15 @@ async fn read_chat(
     payload: web::Payload,
 ) -> Result<ChatRequest, GatewayError> {
     check_content_type(req)?;
-    let body = read_body(req, payload, state.board.load().config.max_body_bytes).await?;
+    let limits = {
+        let config = &state.board.load().config;
+        BodyLimits {
+            max_bytes: config.max_body_bytes,
+            read_timeout: config.body_read_timeout,
+            total_timeout: config.body_total_timeout,
+        }
+    };
+    let body = read_body(req, payload, &limits).await?;
     let chat = parse_request(&body)?;
     chat.validate()?;
     Ok(chat)
@@ -264,12 +285,47 @@ fn check_content_type(req: &HttpRequest) -> Result<(), GatewayError> {
     }
 }
 
-/// Reads the body, refusing (early, by Content-Length when given) anything over `limit`.
+/// What a request body may cost: `[server]` `max_body_bytes` and the body timeouts.
+struct BodyLimits {
+    max_bytes: usize,
+    /// The longest wait for the next chunk.
+    read_timeout: Duration,
+    /// The longest the whole body may take.
+    total_timeout: Duration,
+}
+
+/// The `code` of the 408 a stalled body is answered with (OpenAI's error shape).
+pub const BODY_TIMEOUT_CODE: &str = "request_timeout";
+
+/// A body that stopped arriving: 408 (see [`answer`]). The connection closes after the
+/// answer, since the rest of its body was never read.
+fn body_timeout(limits: &BodyLimits, total: bool) -> GatewayError {
+    let message = if total {
+        format!(
+            "the request body was not received within {} ms",
+            limits.total_timeout.as_millis()
+        )
+    } else {
+        format!(
+            "the request body stalled: no data for {} ms",
+            limits.read_timeout.as_millis()
+        )
+    };
+    GatewayError::InvalidRequest {
+        message,
+        param: None,
+        code: Some(BODY_TIMEOUT_CODE),
+    }
+}
+
+/// Reads the body, refusing (early, by Content-Length when given) anything over the
+/// size limit, and a body whose next chunk or whole takes longer than its timeouts.
 async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
-    limit: usize,
+    limits: &BodyLimits,
 ) -> Result<BytesMut, GatewayError> {
+    let limit = limits.max_bytes;
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -279,7 +335,15 @@ async fn read_body(
         return Err(GatewayError::PayloadTooLarge(limit));
     }
     let mut body = BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
-    while let Some(chunk) = payload.next().await {
+    let deadline = tokio::time::Instant::now() + limits.total_timeout;
+    loop {
+        let next = tokio::time::timeout(limits.read_timeout, payload.next());
+        let chunk = match tokio::time::timeout_at(deadline, next).await {
+            Err(_) => return Err(body_timeout(limits, true)),
+            Ok(Err(_)) => return Err(body_timeout(limits, false)),
+            Ok(Ok(None)) => break,
+            Ok(Ok(Some(chunk))) => chunk,
+        };
         let chunk = chunk.map_err(|_| GatewayError::InvalidRequest {
             message: "the request body could not be read".to_owned(),
             param: None,

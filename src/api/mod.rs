@@ -17,7 +17,7 @@ use actix::Addr;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use arc_swap::ArcSwap;
 
-use crate::config::{Config, Secret};
+use crate::config::{Config, MetricsAccess, Secret, key_digest};
 use crate::dispatch::Dispatcher;
 use crate::error::GatewayError;
 use crate::scheduler::{SchedulerActor, Snapshot};
@@ -109,10 +109,41 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-async fn metrics() -> HttpResponse {
+/// `GET /metrics`; with `server.metrics_token`, only for requests that carry it (the
+/// text names tenants and key fingerprints).
+async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    if let Err(e) = authorize_metrics(&state.config().metrics_access, &req) {
+        return e.error_response();
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(crate::metrics::render())
+}
+
+/// Checks `/metrics`' bearer token (compared as SHA-256 digests, as the admin token).
+fn authorize_metrics(access: &MetricsAccess, req: &HttpRequest) -> Result<(), GatewayError> {
+    let expected = match access {
+        MetricsAccess::Open => return Ok(()),
+        MetricsAccess::Token(token) => token,
+        MetricsAccess::Closed => {
+            return Err(GatewayError::Unauthorized(
+                "metrics are disabled: the metrics token's environment variable is not set"
+                    .to_owned(),
+            ));
+        }
+    };
+    let given = auth::bearer_token(req).ok_or_else(|| {
+        GatewayError::Unauthorized(
+            "missing metrics token: send Authorization: Bearer <metrics token>".to_owned(),
+        )
+    })?;
+    if key_digest(given) == key_digest(expected.expose()) {
+        Ok(())
+    } else {
+        Err(GatewayError::Unauthorized(
+            "incorrect metrics token".to_owned(),
+        ))
+    }
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {

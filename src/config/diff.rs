@@ -91,6 +91,26 @@ fn server(d: &mut Diff, old: &Config, new: &Config) {
         &old.max_body_bytes,
         &new.max_body_bytes,
     );
+    d.restart_if(
+        "server.max_connections",
+        &old.max_connections,
+        &new.max_connections,
+    );
+    d.live_if(
+        "server.metrics_token",
+        &old.metrics_access,
+        &new.metrics_access,
+    );
+    d.live_if(
+        "server.body_read_timeout_ms",
+        &old.body_read_timeout,
+        &new.body_read_timeout,
+    );
+    d.live_if(
+        "server.body_total_timeout_ms",
+        &old.body_total_timeout,
+        &new.body_total_timeout,
+    );
 }
 
 /// `[usage]`: the ledger writer is started once, so all of it needs a restart.

@@ -87,6 +87,14 @@ pub struct Config {
     pub workers: Option<usize>,
     /// Where `/metrics` is served; `None`: on `listen`.
     pub metrics_listen: Option<String>,
+    /// `server.metrics_token`: who may read `/metrics`.
+    pub metrics_access: MetricsAccess,
+    /// `server.body_read_timeout_ms`: the longest wait for a request body's next bytes.
+    pub body_read_timeout: std::time::Duration,
+    /// `server.body_total_timeout_ms`: the longest a whole request body may take.
+    pub body_total_timeout: std::time::Duration,
+    /// `server.max_connections`; `None`: sized from the open-files limit at start.
+    pub max_connections: Option<usize>,
     pub admin_token: Option<Secret>,
     pub dispatch: DispatchConfig,
     pub providers: Vec<Arc<ProviderConfig>>,
@@ -113,6 +121,17 @@ pub struct Config {
     pub cluster: Option<cluster::ClusterConfig>,
     /// SHA-256 of the config text (first 16 hex characters), for `/admin/cluster`.
     pub digest: String,
+}
+
+/// Who may read `/metrics` (`server.metrics_token`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricsAccess {
+    /// No token configured: anyone who reaches the listener.
+    Open,
+    /// Requests that carry this bearer token.
+    Token(Secret),
+    /// A token is configured but its environment variable is not set: nobody.
+    Closed,
 }
 
 /// Where a config was read from, so it can be read again the same way.

@@ -124,6 +124,16 @@ pub struct RawServer {
     /// Serve `GET /metrics` on this address (e.g. `127.0.0.1:9464`) instead of the
     /// main listener, so the API port need not expose it. Default: the main listener.
     pub metrics_listen: Option<String>,
+    /// Bearer token `/metrics` asks for on the main listener (it names tenants and key
+    /// fingerprints). Default: none, `/metrics` is open (docs/observability.md).
+    pub metrics_token: Option<SecretSource>,
+    /// A request body must send its next bytes within this. Default 5000.
+    pub body_read_timeout_ms: Option<u64>,
+    /// The whole request body must arrive within this. Default 30000.
+    pub body_total_timeout_ms: Option<u64>,
+    /// Most client connections open at once; more wait in the listen backlog.
+    /// Default: 80 % of the open-files limit, halved for the upstream connections.
+    pub max_connections: Option<usize>,
 }
 
 /// `[admin]`.

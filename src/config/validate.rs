@@ -5,13 +5,14 @@
 //! and `[admin]` are short enough to be checked here.
 
 use std::path::Path;
+use std::time::Duration;
 
 use super::policy::Policies;
-use super::raw::{RawAdmin, RawConfig};
+use super::raw::{RawAdmin, RawConfig, RawServer};
 use super::{
-    Config, ConfigError, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DispatchConfig, Resolved, Secret,
-    cache, cluster, dispatch, health, invalid, keys, models, providers, rechunk, routes, scheduler,
-    tiers, usage,
+    Config, ConfigError, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DispatchConfig, MetricsAccess,
+    Resolved, Secret, cache, cluster, dispatch, health, invalid, keys, models, providers, rechunk,
+    routes, scheduler, tiers, usage,
 };
 
 /// Resolves defaults, secrets and cross-references. `base_dir` is where relative secret
@@ -30,6 +31,22 @@ pub fn validate(
     let tiers = tiers::validate(raw.tiers, &routes.routes, &models)?;
     let keys = keys::validate(raw.keys, &tiers, base_dir, &mut warnings)?;
     let admin_token = admin_token(&raw.admin, base_dir, &mut warnings)?;
+    let metrics_access = metrics_access(&raw.server, base_dir, &mut warnings)?;
+    let body_read_timeout = Duration::from_millis(super::positive(
+        "server",
+        "body_read_timeout_ms",
+        raw.server.body_read_timeout_ms,
+        DEFAULT_BODY_READ_TIMEOUT_MS,
+    )?);
+    let body_total_timeout = Duration::from_millis(super::positive(
+        "server",
+        "body_total_timeout_ms",
+        raw.server.body_total_timeout_ms,
+        DEFAULT_BODY_TOTAL_TIMEOUT_MS,
+    )?);
+    if raw.server.max_connections == Some(0) {
+        return Err(invalid("server.max_connections", "expected a number > 0"));
+    }
     let rechunk = rechunk::validate(&raw.streaming)?;
     usage::validate_tenants(&raw.tenants)?;
     let health = health::validate(&raw.health)?;
@@ -53,6 +70,10 @@ pub fn validate(
         max_body_bytes: raw.server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
         workers: raw.server.workers,
         metrics_listen: raw.server.metrics_listen,
+        metrics_access,
+        body_read_timeout,
+        body_total_timeout,
+        max_connections: raw.server.max_connections,
         admin_token,
         dispatch: DispatchConfig {
             policies: Policies {
@@ -95,6 +116,34 @@ fn admin_token(
         Resolved::MissingEnv(var) => {
             warnings.push(format!("admin API disabled: {var} is not set"));
             None
+        }
+    })
+}
+
+/// Default `server.body_read_timeout_ms`: a client sending its body in chunks is
+/// never this slow between two of them unless it stalled.
+const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 5_000;
+/// Default `server.body_total_timeout_ms`: 4 MiB (the default body limit) at a slow
+/// 1 Mbit/s takes about 34 s; bodies are rarely that large.
+const DEFAULT_BODY_TOTAL_TIMEOUT_MS: u64 = 30_000;
+
+/// `server.metrics_token`; an unset environment variable closes `/metrics` (to
+/// everyone, with a warning) rather than opening it.
+fn metrics_access(
+    raw: &RawServer,
+    base_dir: Option<&Path>,
+    warnings: &mut Vec<String>,
+) -> Result<MetricsAccess, ConfigError> {
+    let Some(source) = &raw.metrics_token else {
+        return Ok(MetricsAccess::Open);
+    };
+    Ok(match source.resolve("server.metrics_token", base_dir)? {
+        Resolved::Found(s) => MetricsAccess::Token(s),
+        Resolved::MissingEnv(var) => {
+            warnings.push(format!(
+                "/metrics answers 401 to everyone: {var} is not set"
+            ));
+            MetricsAccess::Closed
         }
     })
 }

@@ -33,12 +33,22 @@ pub enum LogFormat {
     Json,
 }
 
+/// actix-http logs every request it cannot parse (a client's malformed or oversized
+/// headers) at ERROR under this target, and `tracing` cannot lower an event's level;
+/// the gateway logs those requests at debug itself (`app::conn`), so the target is off
+/// unless `SWITCHYARD_LOG` names `actix_http` itself.
+const QUIET_ACTIX_DISPATCHER: &str = "actix_http::h1::dispatcher=off";
+
 /// Installs the global subscriber: filter from `SWITCHYARD_LOG` (or `RUST_LOG`),
 /// default `info`; buffered stderr as described in the module doc.
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_env("SWITCHYARD_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = match QUIET_ACTIX_DISPATCHER.parse() {
+        Ok(quiet) if !filter.to_string().contains("actix_http") => filter.add_directive(quiet),
+        _ => filter,
+    };
     // Colours only for a terminal: log files and collectors get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     if !ansi {
