@@ -32,6 +32,7 @@ use super::{
     Adapter, Completion, MAX_MESSAGE_BYTES, StreamDecoder, UpstreamRequest, key_header,
     retry_after, to_json, truncate,
 };
+use crate::canonical::params::Accepts;
 use crate::canonical::{ChatRequest, FinishReason, FunctionCall, ResponseMessage, ToolCall, Usage};
 use crate::config::{ModelConfig, ProviderConfig, Secret};
 use crate::error::{ErrorClass, GatewayError, UpstreamError};
@@ -92,6 +93,10 @@ impl Adapter for Anthropic {
             headers: headers(key),
             body: Vec::new(),
         }
+    }
+
+    fn accepts(&self) -> &Accepts {
+        &request::ACCEPTS
     }
 }
 
@@ -258,6 +263,7 @@ pub fn parse_response(body: &[u8]) -> Result<Completion, UpstreamError> {
             reasoning_content: (!thinking.is_empty()).then_some(thinking),
             tool_calls,
             refusal: None,
+            logprobs: None,
         },
         finish_reason,
         usage: wire.usage.into(),

@@ -3,6 +3,7 @@
 //! Tool-call turns must replay the assistant's `reasoning_content`, so it is forwarded.
 
 use super::openai::{MaxTokensField, OPENAI_QUIRKS, OpenAiFamily, Quirks, Thinking};
+use crate::canonical::params::{Accepts, ExtraParams};
 
 /// DeepSeek's quirks.
 pub const DEEPSEEK_QUIRKS: Quirks = Quirks {
@@ -10,6 +11,13 @@ pub const DEEPSEEK_QUIRKS: Quirks = Quirks {
     developer_role: false,
     replay_reasoning: true,
     thinking: Thinking::DeepSeek,
+    // `logprobs`/`top_logprobs` are documented (not in thinking mode); no logit bias.
+    accepts: Accepts {
+        logit_bias: false,
+        service_tier: false,
+        extra: ExtraParams::None,
+        ..Accepts::OPENAI
+    },
     ..OPENAI_QUIRKS
 };
 

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{Adapter, Completion, StreamDecoder, UpstreamRequest, key_header, to_json};
+use crate::canonical::params::Accepts;
 use crate::canonical::{ChatRequest, FinishReason, FunctionCall, ResponseMessage, ToolCall, Usage};
 use crate::config::{ModelConfig, ProviderConfig, Secret};
 use crate::error::{GatewayError, UpstreamError};
@@ -75,6 +76,10 @@ impl Adapter for Gemini {
             headers: vec![key_header(KEY_HEADER, key)],
             body: Vec::new(),
         }
+    }
+
+    fn accepts(&self) -> &Accepts {
+        &request::ACCEPTS
     }
 }
 
@@ -234,6 +239,7 @@ fn parse_response(body: &[u8]) -> Result<Completion, UpstreamError> {
                 reasoning_content: None,
                 tool_calls: Vec::new(),
                 refusal: None,
+                logprobs: None,
             },
             finish_reason: FinishReason::ContentFilter,
             usage,
@@ -268,6 +274,7 @@ fn parse_response(body: &[u8]) -> Result<Completion, UpstreamError> {
             reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
             tool_calls,
             refusal: None,
+            logprobs: None,
         },
         finish_reason: finish,
         usage,

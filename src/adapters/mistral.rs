@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use sha2::{Digest, Sha256};
 
 use super::openai::{MaxTokensField, OPENAI_QUIRKS, OpenAiFamily, Quirks, SeedField};
+use crate::canonical::params::{Accepts, ExtraParams};
 
 /// Mistral's quirks.
 pub const MISTRAL_QUIRKS: Quirks = Quirks {
@@ -18,6 +19,15 @@ pub const MISTRAL_QUIRKS: Quirks = Quirks {
     developer_role: false,
     required_tool_choice: "any",
     tool_call_id: mistral_tool_call_id,
+    // A strict schema: only what `ChatCompletionRequest` declares.
+    accepts: Accepts {
+        logprobs: false,
+        logit_bias: false,
+        service_tier: false,
+        user: false,
+        extra: ExtraParams::Only(&["prediction", "prompt_mode", "safe_prompt", "metadata"]),
+        ..Accepts::OPENAI
+    },
     ..OPENAI_QUIRKS
 };
 

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+use crate::canonical::params::Accepts;
 use crate::canonical::{ChatRequest, FinishReason, ResponseMessage, StreamEvent, Usage};
 use crate::config::{ModelConfig, ProviderConfig, ProviderKind, Secret};
 use crate::error::{GatewayError, UpstreamError};
@@ -76,6 +77,10 @@ pub trait Adapter: Send + Sync + 'static {
 
     /// A cheap authenticated call that proves the provider is reachable (model list).
     fn heartbeat_request(&self, provider: &ProviderConfig, key: &Secret) -> UpstreamRequest;
+
+    /// The optional OpenAI parameters this provider receives; the rest are dropped and
+    /// named by [`AskedParams::dropped_by`](crate::canonical::params::AskedParams::dropped_by).
+    fn accepts(&self) -> &Accepts;
 }
 
 /// Turns one provider's stream bytes into canonical events.

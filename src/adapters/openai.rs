@@ -18,6 +18,7 @@ use reqwest::header::HeaderMap;
 use serde::Deserialize;
 
 use super::{Adapter, Completion, StreamDecoder, UpstreamRequest, bearer, to_json};
+use crate::canonical::params::Accepts;
 use crate::canonical::{ChatRequest, FinishReason, ResponseMessage, ToolCall, Usage, ids};
 use crate::config::{ModelConfig, ProviderConfig, Secret};
 use crate::error::{ErrorClass, GatewayError, UpstreamError};
@@ -78,6 +79,10 @@ impl Adapter for OpenAiFamily {
             body: Vec::new(),
         }
     }
+
+    fn accepts(&self) -> &Accepts {
+        &self.quirks.accepts
+    }
 }
 
 // === response ===
@@ -93,6 +98,8 @@ struct WireResponse {
 #[derive(Deserialize)]
 struct WireChoice {
     message: WireResponseMessage,
+    #[serde(default)]
+    logprobs: Option<serde_json::Value>,
     #[serde(default)]
     finish_reason: Option<String>,
 }
@@ -331,6 +338,7 @@ pub fn parse_response(body: &[u8]) -> Result<Completion, UpstreamError> {
             reasoning_content: reasoning.filter(|r| !r.is_empty()),
             tool_calls,
             refusal: choice.message.refusal,
+            logprobs: choice.logprobs.map(Box::new),
         },
         finish_reason: finish,
         usage,

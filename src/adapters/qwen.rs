@@ -3,6 +3,7 @@
 //! lets an empty id replace a real one), usage in a separate final chunk.
 
 use super::openai::{MaxTokensField, OPENAI_QUIRKS, OpenAiFamily, Quirks, Thinking};
+use crate::canonical::params::{Accepts, ExtraParams};
 
 /// Qwen's quirks.
 pub const QWEN_QUIRKS: Quirks = Quirks {
@@ -10,6 +11,19 @@ pub const QWEN_QUIRKS: Quirks = Quirks {
     developer_role: false,
     replay_reasoning: true,
     thinking: Thinking::Qwen,
+    // `logprobs`/`top_logprobs` (0–5) are documented, logit bias is not; DashScope's
+    // own extensions, sent through `extra_body`, pass.
+    accepts: Accepts {
+        logit_bias: false,
+        service_tier: false,
+        extra: ExtraParams::Only(&[
+            "enable_thinking",
+            "thinking_budget",
+            "enable_search",
+            "top_k",
+        ]),
+        ..Accepts::OPENAI
+    },
     ..OPENAI_QUIRKS
 };
 

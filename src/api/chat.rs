@@ -13,10 +13,12 @@ use super::AppState;
 use super::headers;
 use crate::cache::{self, Reply, Served};
 use crate::canonical::ChatRequest;
+use crate::canonical::params::AskedParams;
 use crate::canonical::request::parse_request;
+use crate::config::UnsupportedParams;
 use crate::config::weights::PartialWeights;
 use crate::dispatch::Failed;
-use crate::error::GatewayError;
+use crate::error::{GatewayError, echo};
 use crate::scheduler::explain::Explanation;
 use crate::scheduler::plan::Plan;
 use crate::scheduler::{Draws, PlanRequest};
@@ -111,7 +113,9 @@ async fn handle(
     let chat = read_chat(state, req, payload).await.map_err(early)?;
     let hints = Hints::from_request(req).map_err(early)?;
     let prompt_tokens = chat.prompt_tokens_estimate();
-    let plan = plan(state, caller, &chat, &hints, prompt_tokens).map_err(early)?;
+    let mut plan = plan(state, caller, &chat, &hints, prompt_tokens).map_err(early)?;
+    let asked = AskedParams::of(&chat);
+    keep_capable(state, &mut plan, &asked).map_err(early)?;
     if let Some(t) = ticket.as_mut() {
         t.set_route(plan.route.as_deref());
     }
@@ -134,7 +138,7 @@ async fn handle(
     if reply.outcome.went_upstream() && reply.answered.attempts > 1 {
         crate::metrics::record_failover(plan.route.as_deref());
     }
-    respond(reply, plan.explanation.as_ref(), &caller.tenant).map_err(early)
+    respond(reply, plan.explanation.as_ref(), &caller.tenant, &asked).map_err(early)
 }
 
 /// The request body, checked and parsed into the canonical request.
@@ -189,11 +193,62 @@ fn plan(
     )
 }
 
+/// Under a route with `unsupported_params = "reject"`, keeps the candidates whose
+/// provider takes every optional parameter the request set; with none left, a 400
+/// `unsupported_parameter` naming what the first candidate lacks.
+fn keep_capable(
+    state: &AppState,
+    plan: &mut Plan,
+    asked: &AskedParams,
+) -> Result<(), GatewayError> {
+    if asked.is_empty() {
+        return Ok(());
+    }
+    let Some(route) = plan.route.as_deref() else {
+        return Ok(());
+    };
+    let rejects = state
+        .board
+        .load()
+        .config
+        .routes
+        .get(route)
+        .is_some_and(|r| r.unsupported_params == UnsupportedParams::Reject);
+    if !rejects {
+        return Ok(());
+    }
+    let lacking = plan.candidates.first().and_then(|m| {
+        asked
+            .dropped_by(m.provider.kind.adapter().accepts())
+            .first()
+            .map(|p| (*p).to_owned())
+    });
+    plan.candidates.retain(|m| {
+        asked
+            .dropped_by(m.provider.kind.adapter().accepts())
+            .is_empty()
+    });
+    match (plan.candidates.is_empty(), lacking) {
+        (true, Some(param)) => Err(GatewayError::InvalidRequest {
+            message: format!(
+                "unsupported parameter '{}': no candidate of route '{}' takes it, and the \
+                 route rejects what it cannot forward",
+                echo(&param),
+                echo(route)
+            ),
+            param: Some(param),
+            code: Some("unsupported_parameter"),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// The answer with the `x-switchyard-*` headers: JSON, or the SSE stream.
 fn respond(
     reply: Reply,
     explanation: Option<&Explanation>,
     tenant: &str,
+    asked: &AskedParams,
 ) -> Result<HttpResponse, GatewayError> {
     let Reply {
         served,
@@ -206,6 +261,12 @@ fn respond(
         .insert_header((headers::name::MODEL, &*answered.model.name))
         .insert_header((headers::name::ATTEMPTS, answered.attempts))
         .insert_header((headers::name::CACHE, cached.as_str()));
+    if let Some(dropped) = asked.dropped(answered.model.provider.kind.adapter().accepts()) {
+        resp.insert_header((
+            headers::name::DROPPED_PARAMS,
+            headers::dropped_params(&dropped),
+        ));
+    }
     if let Some(explanation) = explanation
         && let Ok(json) = serde_json::to_string(explanation)
     {

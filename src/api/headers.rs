@@ -1,7 +1,7 @@
 //! Header names shared with clients, docs and dashboards (DESIGN.md "Names"), and
 //! the reading of the cache directive from them.
 
-use actix_web::http::header::{HeaderMap, HeaderName};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::cache::Directive;
 use crate::error::{GatewayError, echo};
@@ -31,6 +31,9 @@ pub const EXPLAIN: &str = "x-switchyard-explain";
 pub const TIMEOUT: &str = "x-switchyard-timeout-ms";
 /// Request: `bypass` or `use`; response: `hit`, `miss`, `coalesced` or `bypass`.
 pub const CACHE: &str = "x-switchyard-cache";
+/// Response: the request's optional parameters the answering provider did not
+/// receive, comma-separated (`seed,logit_bias`); absent when none was dropped.
+pub const DROPPED_PARAMS: &str = "x-switchyard-dropped-params";
 
 /// The same names as [`HeaderName`]s built at compile time, for the request path: a
 /// `&str` name is parsed and validated again on every lookup or insert (~150
@@ -52,6 +55,7 @@ pub mod name {
     pub const EXPLAIN: HeaderName = HeaderName::from_static(super::EXPLAIN);
     pub const TIMEOUT: HeaderName = HeaderName::from_static(super::TIMEOUT);
     pub const CACHE: HeaderName = HeaderName::from_static(super::CACHE);
+    pub const DROPPED_PARAMS: HeaderName = HeaderName::from_static(super::DROPPED_PARAMS);
 }
 
 /// A numeric limit header (`x-switchyard-max-cost-usd`, `-max-latency-ms`,
@@ -73,6 +77,36 @@ pub fn number(headers: &HeaderMap, name: &HeaderName) -> Result<Option<f64>, Gat
             name.as_str(),
         )),
     }
+}
+
+/// Most parameter names `x-switchyard-dropped-params` lists, and the most bytes of
+/// each, so a body of ten thousand unknown keys does not become a huge header.
+const DROPPED_NAMES_MAX: usize = 32;
+const DROPPED_NAME_BYTES_MAX: usize = 64;
+
+/// The `x-switchyard-dropped-params` value for `names`: comma-separated, each name
+/// percent-encoded where it is not visible ASCII (a client's key may hold any
+/// character), long names cut, and a last `+N` when more names were dropped than listed.
+pub fn dropped_params(names: &[&str]) -> HeaderValue {
+    let mut out = String::new();
+    for (i, name) in names.iter().take(DROPPED_NAMES_MAX).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let bytes = name.as_bytes();
+        for &b in &bytes[..bytes.len().min(DROPPED_NAME_BYTES_MAX)] {
+            if b.is_ascii_graphic() && b != b',' && b != b'%' {
+                out.push(char::from(b));
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    if names.len() > DROPPED_NAMES_MAX {
+        out.push_str(&format!(",+{}", names.len() - DROPPED_NAMES_MAX));
+    }
+    // Only visible ASCII was written, which every header value may hold.
+    HeaderValue::from_str(&out).unwrap_or_else(|_| HeaderValue::from_static("?"))
 }
 
 /// What the request's headers ask of the cache. Unknown values of
@@ -100,6 +134,24 @@ pub fn cache_directive(headers: &HeaderMap) -> Directive {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn dropped_params_are_a_legal_bounded_header_whatever_the_keys() {
+        assert_eq!(
+            super::dropped_params(&["seed", "logit_bias"]),
+            "seed,logit_bias"
+        );
+        assert_eq!(
+            super::dropped_params(&["\u{0}\u{202e}😀\"\\", "a,b", "50%"]),
+            "%00%E2%80%AE%F0%9F%98%80\"\\,a%2Cb,50%25"
+        );
+        let long = "k".repeat(1000);
+        let many: Vec<&str> = std::iter::repeat_n(long.as_str(), 40).collect();
+        let v = super::dropped_params(&many);
+        let text = v.to_str().unwrap();
+        assert!(text.ends_with(",+8"), "{text}");
+        assert_eq!(text.len(), 32 * 64 + 31 + 3);
+    }
+
     use actix_web::http::header::HeaderValue;
 
     use super::*;

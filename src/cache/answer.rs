@@ -4,8 +4,9 @@
 //!
 //! [`assemble`] folds stream events into the message a `chat.completion` carries;
 //! [`disassemble`] splits a complete answer into the events a stream replays. The round
-//! trip keeps text, reasoning, tool calls, finish reason and usage; a `refusal` has no
-//! stream event and is dropped when a complete answer is replayed as a stream.
+//! trip keeps text, reasoning, tool calls, finish reason, usage and log probabilities
+//! (the chunks' `logprobs.content` lists joined into one); a `refusal` has no stream
+//! event and is dropped when a complete answer is replayed as a stream.
 
 use std::mem::size_of;
 
@@ -21,6 +22,7 @@ pub fn assemble(events: &[StreamEvent], usage: Usage) -> (ResponseMessage, Finis
     let mut calls: Vec<ToolCall> = Vec::new();
     let mut finish = FinishReason::Stop;
     let mut reported = None;
+    let mut logprobs: Option<Box<serde_json::Value>> = None;
     for ev in events {
         match ev {
             StreamEvent::Text(t) => text.get_or_insert_with(String::new).push_str(t),
@@ -47,6 +49,7 @@ pub fn assemble(events: &[StreamEvent], usage: Usage) -> (ResponseMessage, Finis
             }
             StreamEvent::Finish(r) => finish = *r,
             StreamEvent::Usage(u) => reported = Some(*u),
+            StreamEvent::Logprobs(l) => join_logprobs(&mut logprobs, l),
         }
     }
     // OpenAI sends `content: null` for a message that only calls tools.
@@ -60,8 +63,25 @@ pub fn assemble(events: &[StreamEvent], usage: Usage) -> (ResponseMessage, Finis
         reasoning_content: reasoning,
         tool_calls: calls,
         refusal: None,
+        logprobs,
     };
     (message, finish, reported.unwrap_or(usage))
+}
+
+/// Appends one chunk's `logprobs` lists (`content`, `refusal`) to those so far.
+fn join_logprobs(into: &mut Option<Box<serde_json::Value>>, chunk: &serde_json::Value) {
+    let Some(so_far) = into.as_mut().and_then(|v| v.as_object_mut()) else {
+        *into = Some(Box::new(chunk.clone()));
+        return;
+    };
+    for (key, list) in chunk.as_object().into_iter().flatten() {
+        match (so_far.get_mut(key), list.as_array()) {
+            (Some(serde_json::Value::Array(have)), Some(more)) => have.extend_from_slice(more),
+            _ => {
+                so_far.insert(key.clone(), list.clone());
+            }
+        }
+    }
 }
 
 /// The events a stream of `r` would have carried.
@@ -86,6 +106,9 @@ pub fn disassemble(r: &ChatResponse) -> Vec<StreamEvent> {
             arguments: call.function.arguments.clone(),
         });
     }
+    if let Some(l) = &m.logprobs {
+        out.push(StreamEvent::Logprobs((**l).clone()));
+    }
     out.push(StreamEvent::Finish(r.finish_reason));
     out.push(StreamEvent::Usage(r.usage));
     out
@@ -101,6 +124,7 @@ pub fn events_bytes(events: &[StreamEvent]) -> usize {
                     StreamEvent::Text(t) | StreamEvent::Reasoning(t) => t.len(),
                     StreamEvent::ToolCallStart { id, name, .. } => id.len() + name.len(),
                     StreamEvent::ToolCallArgs { arguments, .. } => arguments.len(),
+                    StreamEvent::Logprobs(l) => l.to_string().len(),
                     StreamEvent::Finish(_) | StreamEvent::Usage(_) => 0,
                 }
         })
@@ -160,6 +184,24 @@ mod tests {
         );
         let (m, f, u) = assemble(&disassemble(&r), Usage::default());
         assert_eq!((m, f, u), (r.message, r.finish_reason, r.usage));
+    }
+
+    #[test]
+    fn logprobs_of_chunks_join_and_round_trip() {
+        let tok = |t: &str| serde_json::json!({"token": t, "logprob": -0.5, "bytes": null, "top_logprobs": []});
+        let events = [
+            StreamEvent::Text("Hi".into()),
+            StreamEvent::Logprobs(serde_json::json!({"content": [tok("Hi")], "refusal": null})),
+            StreamEvent::Text(" there".into()),
+            StreamEvent::Logprobs(serde_json::json!({"content": [tok(" there")], "refusal": null})),
+            StreamEvent::Finish(FinishReason::Stop),
+        ];
+        let (m, _, _) = assemble(&events, Usage::default());
+        let joined = serde_json::json!({"content": [tok("Hi"), tok(" there")], "refusal": null});
+        assert_eq!(m.logprobs.as_deref(), Some(&joined));
+        let r = response(m, FinishReason::Stop);
+        let (again, _, _) = assemble(&disassemble(&r), Usage::default());
+        assert_eq!(again, r.message);
     }
 
     #[test]

@@ -66,6 +66,15 @@ struct Normalised<'a> {
     parallel_tool_calls: Option<bool>,
     response_format: Option<&'a ResponseFormat>,
     reasoning_effort: Option<&'a str>,
+    // Skipped when absent, so keys of requests without them are unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logprobs: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_logprobs: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logit_bias: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    extra: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 impl Key {
@@ -93,6 +102,11 @@ impl Key {
             response_format,
             user: _,
             reasoning_effort,
+            logprobs,
+            top_logprobs,
+            logit_bias,
+            service_tier: _,
+            extra,
         } = req;
         let normalised = Normalised {
             target_model: target.model,
@@ -113,6 +127,10 @@ impl Key {
             parallel_tool_calls: *parallel_tool_calls,
             response_format: response_format.as_ref(),
             reasoning_effort: reasoning_effort.as_deref(),
+            logprobs: *logprobs,
+            top_logprobs: *top_logprobs,
+            logit_bias: logit_bias.as_ref(),
+            extra,
         };
         // Serialised into a reused buffer and hashed in one call: the serialiser makes
         // one small write per token, and feeding those to BLAKE3 one by one cost ten

@@ -10,7 +10,8 @@ use serde::Serialize;
 pub struct ChunkChoice<'a> {
     pub index: u32,
     pub delta: Delta<'a>,
-    pub logprobs: Option<()>,
+    /// The provider's `logprobs` object for this chunk's tokens, as it sent it.
+    pub logprobs: Option<&'a serde_json::Value>,
     pub finish_reason: Option<&'static str>,
 }
 

@@ -4,11 +4,13 @@
 //! may nest before it is parsed, `validate` checks what serde cannot), `response` and
 //! `chunk` are what they receive, `usage` is the normalised token count, `stream` is
 //! the provider-neutral stream event and the encoder that turns those events back into
-//! OpenAI SSE chunks.
+//! OpenAI SSE chunks, `params` which optional parameters each provider takes and which
+//! ones a request would lose.
 
 pub mod chunk;
 pub mod ids;
 mod nesting;
+pub mod params;
 pub mod request;
 pub mod response;
 pub mod stream;

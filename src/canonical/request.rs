@@ -1,8 +1,10 @@
 //! The chat request as clients send it (OpenAI Chat Completions) and its parsing; what
 //! serde cannot check is in `validate`.
 //!
-//! Unknown top-level fields are ignored, as the OpenAI SDKs pass provider extras through
-//! `extra_body`; known fields are typed so a wrong type is a 400 naming the field.
+//! Known fields are typed so a wrong type is a 400 naming the field. Top-level keys the
+//! struct does not know (the OpenAI SDKs merge `extra_body` into the top level) are kept
+//! in [`ChatRequest::extra`], not dropped: `params` says which optional parameters each
+//! provider takes and which ones a request loses.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
@@ -57,6 +59,24 @@ pub struct ChatRequest {
     /// `low|medium|high|…`; mapped to each provider's thinking switch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_effort: Option<String>,
+    /// Return the sampled tokens' log probabilities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<bool>,
+    /// How many alternatives per token `logprobs` lists (OpenAI 0–20, Qwen 0–5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_logprobs: Option<u8>,
+    /// Token id → bias (-100…100), forwarded as the client wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logit_bias: Option<serde_json::Map<String, serde_json::Value>>,
+    /// `auto|default|flex|priority` (OpenAI only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
+    /// Every other top-level key, as sent (`store`, `metadata`, a provider's own
+    /// extensions such as Qwen's `enable_thinking`, or a typo). Forwarded only where
+    /// the provider's [`Accepts::extra`](super::params::Accepts::extra) lets it through. Only unknown keys are
+    /// buffered by the flatten: a body without any parses as fast as before.
+    #[serde(flatten, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ChatRequest {
@@ -384,4 +404,54 @@ fn explain_parse_error(body: &[u8], first: serde_json::Error) -> GatewayError {
 fn missing_field(text: &str) -> Option<&str> {
     let rest = text.strip_prefix("missing field `")?;
     rest.split('`').next()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse(v: serde_json::Value) -> Result<ChatRequest, GatewayError> {
+        parse_request(v.to_string().as_bytes())
+    }
+
+    #[test]
+    fn unknown_keys_are_kept_beside_raw_tool_parameters() {
+        let req = parse(json!({
+            "model": "m", "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+            "top_k": 40, "chat_template_kwargs": {"x": [1, 2]}, "logprobs": true,
+        }))
+        .unwrap();
+        assert_eq!(
+            req.extra,
+            *json!({"top_k": 40, "chat_template_kwargs": {"x": [1, 2]}})
+                .as_object()
+                .unwrap()
+        );
+        assert_eq!(req.logprobs, Some(true));
+        let params = req.tools.unwrap()[0].function.parameters.take().unwrap();
+        assert_eq!(params.get(), r#"{"type":"object"}"#);
+    }
+
+    #[test]
+    fn the_new_typed_parameters_name_themselves_when_wrong() {
+        for (body, param) in [
+            (json!({"logprobs": "yes"}), "logprobs"),
+            (json!({"top_logprobs": -1}), "top_logprobs"),
+            (json!({"logit_bias": [1]}), "logit_bias"),
+            (json!({"service_tier": 3}), "service_tier"),
+        ] {
+            let mut body = body;
+            body["model"] = json!("m");
+            body["messages"] = json!([{"role": "user", "content": "hi"}]);
+            match parse(body) {
+                Err(GatewayError::InvalidRequest { param: p, .. }) => {
+                    assert_eq!(p.as_deref(), Some(param))
+                }
+                other => panic!("{param}: {other:?}"),
+            }
+        }
+    }
 }

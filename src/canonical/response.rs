@@ -36,6 +36,10 @@ pub struct ResponseMessage {
     pub reasoning_content: Option<String>,
     pub tool_calls: Vec<ToolCall>,
     pub refusal: Option<String>,
+    /// The provider's `logprobs` object (OpenAI family, when the client asked and the
+    /// provider was sent `logprobs`), as received; serialised on the choice.
+    /// Boxed: most answers have none, and the answer is moved by value.
+    pub logprobs: Option<Box<serde_json::Value>>,
 }
 
 /// A complete answer, translated from whichever provider produced it.
@@ -58,7 +62,7 @@ impl Serialize for Choice<'_> {
         let mut c = s.serialize_struct("Choice", 4)?;
         c.serialize_field("index", &0)?;
         c.serialize_field("message", &self.0.message)?;
-        c.serialize_field("logprobs", &None::<()>)?;
+        c.serialize_field("logprobs", &self.0.message.logprobs)?;
         c.serialize_field("finish_reason", self.0.finish_reason.as_str())?;
         c.end()
     }

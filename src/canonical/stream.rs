@@ -31,6 +31,9 @@ pub enum StreamEvent {
     Finish(FinishReason),
     /// Token usage so far; a later event replaces an earlier one.
     Usage(Usage),
+    /// Log probabilities of the tokens just sent (an OpenAI-family `logprobs` object,
+    /// `{"content": [...]}`), passed to the client as the provider sent them.
+    Logprobs(serde_json::Value),
 }
 
 /// Writes one client stream's SSE bytes.
@@ -165,6 +168,15 @@ impl ChunkEncoder {
                 }
             }
             StreamEvent::Usage(u) => self.usage = Some(*u),
+            StreamEvent::Logprobs(l) => self.write_choice(
+                out,
+                ChunkChoice {
+                    index: 0,
+                    delta: Delta::default(),
+                    logprobs: Some(l),
+                    finish_reason: None,
+                },
+            ),
         }
     }
 
@@ -190,6 +202,10 @@ impl ChunkEncoder {
             logprobs: None,
             finish_reason: finish,
         };
+        self.write_choice(out, choice);
+    }
+
+    fn write_choice(&self, out: &mut BytesMut, choice: ChunkChoice<'_>) {
         out.extend_from_slice(&self.head);
         let _ = serde_json::to_writer(out.writer(), &choice);
         // Until the last chunk, `usage` is present and null when the client asked for it.

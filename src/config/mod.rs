@@ -46,7 +46,7 @@ pub use providers::{MOCK_PLACEHOLDER, ProviderConfig};
 pub use raw::H2c;
 use raw::RawConfig;
 pub use rechunk::RechunkConfig;
-pub use routes::{RouteConfig, RouteRule};
+pub use routes::{RouteConfig, RouteRule, UnsupportedParams};
 pub use scheduler::SchedulerConfig;
 pub use secret::{Resolved, Secret, SecretSource};
 pub use tiers::TierConfig;

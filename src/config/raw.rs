@@ -318,6 +318,10 @@ pub struct RawRoute {
     pub context_fallback: Option<bool>,
     /// off | coalesce | cache (docs/caching.md). Default: `[cache] default_mode`.
     pub cache: Option<CacheMode>,
+    /// `drop` (answer without the parameters the provider does not take, named in
+    /// `x-switchyard-dropped-params`) or `reject` (only candidates that take them all;
+    /// else 400 `unsupported_parameter`). Default drop.
+    pub unsupported_params: Option<crate::config::routes::UnsupportedParams>,
     /// How long this route's answers are replayed. Default: `[cache] ttl_ms`.
     pub cache_ttl_ms: Option<u64>,
 }

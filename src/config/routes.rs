@@ -1,6 +1,6 @@
 //! `[routes.NAME]` and `[[route_rules]]`: named sets of candidates, each with its own
-//! weights, fallbacks, retry policy and cache settings, and the rules that choose one
-//! for requests to `auto`.
+//! weights, fallbacks, retry policy, cache settings and handling of optional parameters
+//! a provider does not take, and the rules that choose one for requests to `auto`.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +18,20 @@ pub struct RouteConfig {
     /// Tried in order after the ranked candidates.
     pub fallbacks: Vec<String>,
     pub cache: RouteCache,
+    pub unsupported_params: UnsupportedParams,
+}
+
+/// What a route does with a request parameter the chosen provider does not take
+/// (`logit_bias` for Claude, an unknown `extra_body` key for OpenAI).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnsupportedParams {
+    /// Answer anyway, without it, and name it in `x-switchyard-dropped-params`.
+    #[default]
+    Drop,
+    /// Only candidates that take every parameter are tried; with none, a 400
+    /// `unsupported_parameter` naming the parameter.
+    Reject,
 }
 
 /// Chooses a route for requests to `auto`.
@@ -68,6 +82,7 @@ pub(super) fn validate(
                 weights,
                 fallbacks: models.check_refs(&format!("{at}.fallbacks"), r.fallbacks)?,
                 cache: cache::validate_route(&at, r.cache, r.cache_ttl_ms)?,
+                unsupported_params: r.unsupported_params.unwrap_or_default(),
             },
         );
     }

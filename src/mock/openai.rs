@@ -132,6 +132,7 @@ async fn chat_completion(p: Arc<MockProvider>, body: &[u8]) -> HttpResponse {
         model: &parsed.prompt.model,
         a: &answer,
         include_usage: parsed.include_usage,
+        logprobs: parsed.logprobs,
         per_event: k.tokens_per_event,
     };
     if parsed.stream {
@@ -153,6 +154,8 @@ struct Parsed {
     prompt: Prompt,
     stream: bool,
     include_usage: bool,
+    /// `logprobs: true` (Mistral's strict schema refuses the field before this).
+    logprobs: bool,
 }
 
 fn text_of(content: &Value) -> String {
@@ -204,10 +207,12 @@ fn parse(f: Format, body: &Value) -> Result<Parsed, String> {
         .pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    let logprobs = body.get("logprobs").and_then(Value::as_bool) == Some(true);
     Ok(Parsed {
         prompt: p,
         stream,
         include_usage,
+        logprobs,
     })
 }
 

@@ -168,6 +168,7 @@ fn decode_stream(kind: ProviderKind, ids: Ids, body: &str, seed: u64) -> Assembl
             }
             StreamEvent::Finish(f) => finishes.push(f),
             StreamEvent::Usage(u) => usage = Some(u),
+            StreamEvent::Logprobs(l) => panic!("unexpected logprobs {l}"),
         }
     }
     assert_eq!(finishes.len(), 1, "one finish reason: {finishes:?}");

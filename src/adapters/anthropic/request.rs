@@ -8,6 +8,7 @@ use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use super::{JSON_OBJECT_INSTRUCTION, MIN_THINKING_BUDGET, PLACEHOLDER_USER_TURN};
+use crate::canonical::params::{Accepts, ExtraParams};
 use crate::canonical::request::{ImageUrl, JsonSchemaFormat};
 use crate::canonical::{
     ChatRequest, Content, ContentPart, FunctionCall, Message, ResponseFormat, Role, Tool,
@@ -439,3 +440,19 @@ fn thinking(effort: Option<&str>, max_tokens: u32) -> Option<WireThinking> {
         budget_tokens: budget,
     })
 }
+
+/// The optional OpenAI parameters the Messages API has a place for: `user` becomes
+/// `metadata.user_id`, `parallel_tool_calls: false` `disable_parallel_tool_use`,
+/// `reasoning_effort` a thinking budget. No seed, penalties, logprobs or logit bias;
+/// Anthropic's `service_tier` takes other values than OpenAI's.
+pub(super) const ACCEPTS: Accepts = Accepts {
+    seed: false,
+    penalties: false,
+    logprobs: false,
+    logit_bias: false,
+    service_tier: false,
+    user: true,
+    parallel_tool_calls: true,
+    reasoning_effort: true,
+    extra: ExtraParams::None,
+};

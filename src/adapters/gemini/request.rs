@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::call_id;
+use crate::canonical::params::{Accepts, ExtraParams};
 use crate::canonical::{
     ChatRequest, Content, ContentPart, Message, ResponseFormat, Role, Tool, ToolCall, ToolChoice,
 };
@@ -470,3 +471,19 @@ fn thinking(effort: &str, upstream_model: &str) -> Option<WireThinkingConfig> {
         include_thoughts: !off,
     })
 }
+
+/// The optional OpenAI parameters `generationConfig` has a place for: seed, the
+/// penalties and `reasoning_effort` (as `thinkingConfig`). Gemini's own
+/// `responseLogprobs` is not mapped (the answer's logprobs would not be read back);
+/// there is no user id, no logit bias, no service tier and no parallel-calls switch.
+pub(super) const ACCEPTS: Accepts = Accepts {
+    seed: true,
+    penalties: true,
+    logprobs: false,
+    logit_bias: false,
+    service_tier: false,
+    user: false,
+    parallel_tool_calls: false,
+    reasoning_effort: true,
+    extra: ExtraParams::None,
+};

@@ -1,9 +1,12 @@
 //! What distinguishes one OpenAI-family provider from another, as data: the
 //! [`Quirks`] each kind states (which max-tokens and seed fields it takes, which message
-//! fields it accepts, how it switches thinking on, how tool-call ids must look), and the
-//! quirk sets of OpenAI itself and of a generic openai-compatible server.
+//! fields it accepts, how it switches thinking on, how tool-call ids must look, which
+//! optional parameters it takes), and the quirk sets of OpenAI itself and of a generic
+//! openai-compatible server.
 
 use std::borrow::Cow;
+
+use crate::canonical::params::{Accepts, ExtraParams};
 
 /// Where the output cap goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +54,9 @@ pub struct Quirks {
     pub chat_path: &'static str,
     /// Path appended to the base URL for the model list.
     pub models_path: &'static str,
+    /// The optional parameters forwarded (`logprobs`, `logit_bias`, extra keys, …);
+    /// the others are dropped and reported. `user` also needs [`Self::names`].
+    pub accepts: Accepts,
 }
 
 /// Which seed field the provider takes.
@@ -78,12 +84,21 @@ pub const OPENAI_QUIRKS: Quirks = Quirks {
     tool_call_id: same_id,
     chat_path: "/chat/completions",
     models_path: "/models",
+    accepts: Accepts::OPENAI,
 };
 
-/// Any server that claims OpenAI compatibility: the most widely accepted fields only.
+/// Any server that claims OpenAI compatibility: the most widely accepted fields only
+/// (vLLM, llama.cpp and Ollama take `logprobs`; the first two `logit_bias`), plus
+/// every unknown key, as `extra_body` is how clients address such servers.
 pub const COMPATIBLE_QUIRKS: Quirks = Quirks {
     max_tokens: MaxTokensField::MaxTokens,
     developer_role: false,
     thinking: Thinking::Ignore,
+    accepts: Accepts {
+        service_tier: false,
+        reasoning_effort: false,
+        extra: ExtraParams::All,
+        ..Accepts::OPENAI
+    },
     ..OPENAI_QUIRKS
 };

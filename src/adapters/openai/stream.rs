@@ -30,6 +30,8 @@ struct WireChunkChoice {
     delta: Option<WireDelta>,
     #[serde(default)]
     finish_reason: Option<String>,
+    #[serde(default)]
+    logprobs: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -90,6 +92,9 @@ impl OpenAiStreamDecoder {
         for choice in chunk.choices {
             if let Some(delta) = choice.delta {
                 self.delta(delta, out);
+            }
+            if let Some(l) = choice.logprobs {
+                out.push(StreamEvent::Logprobs(l));
             }
             if let Some(reason) = choice.finish_reason.as_deref() {
                 out.push(StreamEvent::Finish(finish_reason(reason)?));

@@ -18,6 +18,8 @@ pub(super) struct Render<'a> {
     pub(super) a: &'a Answer,
     /// Whether the request asked for a usage chunk (`stream_options.include_usage`).
     pub(super) include_usage: bool,
+    /// Whether the request asked for `logprobs`: each token's then comes with the text.
+    pub(super) logprobs: bool,
     pub(super) per_event: usize,
 }
 
@@ -110,7 +112,7 @@ impl Render<'_> {
         }
         let mut out = json!({
             "id": self.id(), "object": "chat.completion", "created": 1_770_000_000u64, "model": self.model,
-            "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": self.finish()}],
+            "choices": [{"index": 0, "message": message, "logprobs": self.logprobs_of(&self.a.tokens), "finish_reason": self.finish()}],
             "usage": self.usage(),
         });
         match self.f {
@@ -144,6 +146,22 @@ impl Render<'_> {
             _ => {}
         }
         c
+    }
+
+    /// The `logprobs` object for `tokens` (`null` unless asked for): one entry per
+    /// token with a made-up but stable log probability and the token's UTF-8 bytes.
+    fn logprobs_of(&self, tokens: &[String]) -> Value {
+        if !self.logprobs || tokens.is_empty() {
+            return Value::Null;
+        }
+        let content: Vec<Value> = tokens
+            .iter()
+            .map(|t| {
+                let logprob = -((t.len() % 7) as f64) / 8.0;
+                json!({"token": t, "logprob": logprob, "bytes": t.as_bytes(), "top_logprobs": []})
+            })
+            .collect();
+        json!({"content": content, "refusal": null})
     }
 
     /// Whether usage rides on the finish chunk (DeepSeek, Mistral) rather than a
@@ -208,13 +226,19 @@ impl Render<'_> {
     /// Text deltas, each tool call as a start and argument fragments, then the finish
     /// chunk.
     fn deltas(&self, texts: &[String], thinking: bool, ev: &mut Vec<Value>) {
+        // `texts` are these groups of tokens, joined.
+        let mut groups = self.a.tokens.chunks(self.per_event.max(1));
         for t in texts {
             let delta = if thinking {
                 json!({"content": t, "reasoning_content": null})
             } else {
                 json!({"content": t})
             };
-            ev.push(self.chunk(delta, None, None));
+            let mut c = self.chunk(delta, None, None);
+            if let Some(group) = groups.next().filter(|_| self.logprobs) {
+                c["choices"][0]["logprobs"] = self.logprobs_of(group);
+            }
+            ev.push(c);
         }
         for (i, c) in self.a.calls.iter().enumerate() {
             let args = c.arguments.to_string();
