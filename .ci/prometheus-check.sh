@@ -4,7 +4,9 @@
 # not a system service), drives traffic through all six simulated providers with
 # injected failures and an outage (.ci/prometheus_check.py), then evaluates every
 # PromQL expression of every panel in grafana/dashboards through Prometheus' HTTP API
-# and runs `promtool check metrics` on the exposition.
+# and runs `promtool check metrics` on the exposition. The alert rules in
+# grafana/alerts.yml are checked with `promtool check rules`, loaded into that
+# Prometheus, and must all evaluate (the error-rate and budget ones must fire).
 # Needs root (or a preinstalled prometheus) for Debian's `prometheus` package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +40,10 @@ free_port() {
 # The demo config with 1 s heartbeats, so an outage opens a circuit within seconds.
 sed -e 's/^heartbeat_interval_ms = .*/heartbeat_interval_ms = 1000/' config/demo.toml >"$WORK/demo.toml"
 grep -q '^heartbeat_interval_ms = 1000$' "$WORK/demo.toml"
+# A budget the free tenant spends on its first request, so the budget alert has data.
+printf '\n[tenants.demo-free]\nbudget_usd_per_day = 0.0000001\n' >>"$WORK/demo.toml"
+
+promtool check rules grafana/alerts.yml
 
 GW_PORT=$(free_port)
 "$BIN" demo --listen "127.0.0.1:$GW_PORT" --config "$WORK/demo.toml" >"$WORK/demo.out" 2>"$WORK/demo.log" &
@@ -48,6 +54,8 @@ cat >"$WORK/prometheus.yml" <<EOF
 global:
   scrape_interval: 1s
   evaluation_interval: 1s
+rule_files:
+  - $PWD/grafana/alerts.yml
 scrape_configs:
   - job_name: switchyard
     static_configs:

@@ -33,7 +33,7 @@ SUBSTITUTIONS = {
     "$__interval": "5s",
     "$__range": "5m",
 }
-VARIABLES = ("provider", "model", "route")
+VARIABLES = ("instance", "provider", "model", "route")
 MODELS = {
     "openai": ["gpt-4o-mini", "gpt-4.1"],
     "anthropic": ["claude-haiku-4-5", "claude-sonnet-4-5"],
@@ -287,6 +287,49 @@ def check_dashboards(prom, pending):
     return ok, waiting, failures
 
 
+ALERTS = {
+    "SwitchyardProviderCircuitOpen",
+    "SwitchyardProviderErrorRateHigh",
+    "SwitchyardClientErrorsHigh",
+    "SwitchyardBudgetNearlySpent",
+    "SwitchyardUsageLedgerLagging",
+}
+# After the injected failures and the free tenant's tiny budget, these must hold.
+MUST_FIRE = ("SwitchyardProviderErrorRateHigh", "SwitchyardBudgetNearlySpent")
+
+
+def loaded_rules(prom):
+    status, body = http("GET", f"{prom}/api/v1/rules")
+    if status != 200:
+        return []
+    return [r for g in json.loads(body)["data"]["groups"] for r in g["rules"]]
+
+
+def check_alerts(prom):
+    """grafana/alerts.yml as Prometheus runs it: every rule loaded and evaluated without
+    error, and those the traffic provoked returning series."""
+    failures = []
+    wait_until("the alert rules to be evaluated",
+               lambda: (rules := loaded_rules(prom)) and all(
+                   not r.get("lastEvaluation", "0001").startswith("0001") for r in rules), 30)
+    rules = {r["name"]: r for r in loaded_rules(prom)}
+    for name in sorted(ALERTS - rules.keys()):
+        failures.append(f"alert {name}: not loaded")
+    for name, r in sorted(rules.items()):
+        if r.get("health") != "ok":
+            failures.append(f"alert {name}: {r.get('health')}: {r.get('lastError')}")
+        else:
+            print(f"ok    alert {name}: evaluates ({r.get('state', '?')})")
+    for name in MUST_FIRE:
+        if name in rules:
+            series = query_values(prom, rules[name]["query"])
+            if series:
+                print(f"ok    alert {name}: {len(series)} series above threshold")
+            else:
+                failures.append(f"alert {name}: no series after the traffic that provokes it\n      {rules[name]['query']}")
+    return failures
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--gateway", required=True)
@@ -333,6 +376,7 @@ def main():
 
     pending = pending_metrics()
     ok, waiting, failures = check_dashboards(prom, pending)
+    failures += check_alerts(prom)
     print(f"\n{ok} queries returned data, {len(waiting)} wait for metrics not produced yet, "
           f"{len(failures)} failed ({time.monotonic() - started:.1f} s)")
     for f in failures:

@@ -22,6 +22,10 @@ use crate::upstream::Upstream;
 use crate::usage::Accounting;
 
 mod conn;
+mod hangup;
+mod summary;
+
+pub use hangup::{Hangup, HangupOutcome};
 
 /// A gateway bound to its address.
 pub struct Gateway {
@@ -31,6 +35,8 @@ pub struct Gateway {
     server: Option<Server>,
     handle: ServerHandle,
     reloader: KeyReloader,
+    /// For [`Gateway::hangup`].
+    state: web::Data<AppState>,
     metrics_server: Option<Server>,
     usage: Arc<Accounting>,
     /// Ends the open client streams when the gateway stops ([`Stopper`]).
@@ -52,14 +58,20 @@ impl Gateway {
             None => None,
         };
         crate::metrics::init();
+        crate::metrics::startup::declare(&config);
         let usage = Accounting::open(&config.usage, config.tenants.clone())
             .map_err(std::io::Error::other)?;
         let keys = load_keys(&config)?;
         let config = Arc::new(config);
         let (state, reloader) = start_state(&config, keys, usage.clone())?;
         let streams = state.cache.shutdown().clone();
-        crate::scheduler::sample::spawn(state.board.clone(), state.dispatcher.providers().clone());
+        crate::scheduler::sample::spawn(
+            state.board.clone(),
+            state.dispatcher.providers().clone(),
+            usage.clone(),
+        );
         let metrics_state = state.clone();
+        let hangup_state = state.clone();
         let (server, addr) = serve_api(state, &config, listeners)?;
         let (metrics_server, metrics_addr) = match metrics_listeners {
             Some(listeners) => {
@@ -69,12 +81,14 @@ impl Gateway {
             None => (None, None),
         };
         let handle = server.handle();
+        summary::log(&config, addr, metrics_addr);
         Ok(Self {
             addr,
             metrics_addr,
             server: Some(server),
             handle,
             reloader,
+            state: hangup_state,
             metrics_server,
             usage,
             streams,
@@ -138,9 +152,17 @@ impl Gateway {
         }
     }
 
-    /// Re-reads provider keys (SIGHUP in `main`).
+    /// Re-reads provider keys (`POST /admin/reload-keys` does the same).
     pub fn key_reloader(&self) -> KeyReloader {
         self.reloader.clone()
+    }
+
+    /// What SIGHUP does (`main` listens): the whole config reloaded from its file.
+    pub fn hangup(&self) -> Hangup {
+        Hangup {
+            state: self.state.clone(),
+            keys: self.reloader.clone(),
+        }
     }
 
     /// `http://addr`.

@@ -40,6 +40,22 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
+    /// Every class, in the order of the enum.
+    pub const ALL: [Self; 12] = [
+        Self::RateLimited,
+        Self::Overloaded,
+        Self::Server,
+        Self::Timeout,
+        Self::Connect,
+        Self::BadResponse,
+        Self::Auth,
+        Self::Billing,
+        Self::InvalidRequest,
+        Self::ContextLength,
+        Self::NotFound,
+        Self::ContentFilter,
+    ];
+
     /// A stable label for metrics and logs.
     pub fn kind(self) -> &'static str {
         match self {

@@ -16,7 +16,26 @@ const DEMO_ADMIN_TOKEN: &str = "switchyard-admin-demo";
 const DEMO_BODY: &str =
     r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}"#;
 /// The embedded demo's usage ledger, in the system temp directory.
-const DEMO_USAGE_DB: &str = "switchyard-demo-usage.db";
+/// The embedded demo's ledger: one file per run in the temp directory (named by process
+/// and start time, so two demos never share totals), removed when the demo stops.
+fn demo_usage_db() -> PathBuf {
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    std::env::temp_dir().join(format!(
+        "switchyard-demo-{}-{started}.db",
+        std::process::id()
+    ))
+}
+
+/// Removes a demo ledger and SQLite's companion files.
+fn remove_demo_db(db: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = db.as_os_str().to_owned();
+        path.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(path));
+    }
+}
 
 #[derive(Parser)]
 #[command(
@@ -109,27 +128,22 @@ async fn main() -> ExitCode {
     }
 }
 
-/// SIGHUP re-reads the provider keys from their env/file sources; requests in flight
-/// keep the key they hold.
-fn reload_keys_on_sighup(reloader: switchyard::reload::KeyReloader) {
+/// SIGHUP reloads the config like `POST /admin/reload` (the embedded demo config: the
+/// provider keys); requests in flight finish on what they started with.
+fn reload_on_sighup(hangup: switchyard::app::Hangup) {
     #[cfg(unix)]
     actix_web::rt::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
         let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            tracing::warn!("cannot listen for SIGHUP; keys reload only through the admin API");
+            tracing::warn!("cannot listen for SIGHUP; reload through the admin API");
             return;
         };
         while hup.recv().await.is_some() {
-            match reloader.reload() {
-                Ok(loaded) => {
-                    tracing::info!(providers = loaded.len(), "SIGHUP: provider keys reloaded")
-                }
-                Err(e) => tracing::error!(error = %e, "SIGHUP: provider keys not reloaded"),
-            }
+            hangup.reload().await;
         }
     });
     #[cfg(not(unix))]
-    drop(reloader);
+    drop(hangup);
 }
 
 async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
@@ -147,7 +161,7 @@ async fn serve(config: &Path, listen: Option<String>) -> Result<(), Box<dyn std:
     let listen = listen.unwrap_or_else(|| config.listen.clone());
     let gateway = Gateway::bind(config, &listen)?;
     tracing::info!(addr = %gateway.addr, "switchyard listening");
-    reload_keys_on_sighup(gateway.key_reloader());
+    reload_on_sighup(gateway.hangup());
     if let Some(addr) = gateway.metrics_addr {
         tracing::info!(%addr, "metrics listening");
     }
@@ -161,17 +175,19 @@ async fn serve(config: &Path, listen: Option<String>) -> Result<(), Box<dyn std:
 async fn demo(listen: &str, config: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
     let mock = MockServer::start("127.0.0.1:0", MockState::demo_set()).await?;
     let host = mock.host();
+    let mut own_db = None;
     let config = match config {
         Some(path) => Config::load(&path, Some(&host))?,
         None => {
             let mut c = Config::from_toml(switchyard::DEMO_CONFIG, None, Some(&host))?;
             // The embedded demo keeps its ledger out of the working directory.
-            c.usage.database = std::env::temp_dir().join(DEMO_USAGE_DB);
+            c.usage.database = demo_usage_db();
+            own_db = Some(c.usage.database.clone());
             c
         }
     };
     let gateway = Gateway::bind(config, listen)?;
-    reload_keys_on_sighup(gateway.key_reloader());
+    reload_on_sighup(gateway.hangup());
     let url = gateway.url();
     let metrics_url = match gateway.metrics_addr {
         Some(addr) => format!("http://{addr}/metrics"),
@@ -185,7 +201,11 @@ async fn demo(listen: &str, config: Option<PathBuf>) -> Result<(), Box<dyn std::
          -d '{DEMO_BODY}'\n"
     ));
     stop_on_signal(gateway.stopper());
-    gateway.run().await?;
+    let served = gateway.run().await;
+    if let Some(db) = own_db {
+        remove_demo_db(&db);
+    }
+    served?;
     Ok(())
 }
 

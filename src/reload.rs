@@ -173,6 +173,7 @@ impl Reloader {
         live.usage.quotas().set_tenants(config.tenants.clone());
         live.keys.replace_config(&config.keys);
         let provider_keys = live.dispatcher.providers().set_keys(&config);
+        crate::metrics::startup::declare(&config);
         Ok(Reloaded {
             changed: changes.live,
             provider_keys,

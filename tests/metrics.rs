@@ -471,3 +471,75 @@ async fn metrics_listen_serves_metrics_apart_from_the_api() {
         Some("gauge")
     );
 }
+
+#[actix_web::test]
+async fn the_first_scrape_has_build_info_process_metrics_and_zeroed_dashboard_series() {
+    // A route of its own and an error kind no other test provokes, so the series can
+    // only come from the start-up declaration (the recorder is shared in this binary).
+    let text = edit_config(demo_config(), |t| {
+        let mut route = toml::Table::new();
+        route.insert(
+            "candidates".to_owned(),
+            toml::Value::from(vec!["qwen-plus"]),
+        );
+        set(t, "routes", "never-used", route);
+    });
+    let env = TestEnv::start(&text).await;
+    let exp = scrape(&env.client, &env.url("/metrics")).await;
+    for (provider, model) in [("openai", "gpt-4o-mini"), ("qwen", "qwen-plus")] {
+        let labels = [
+            ("provider", provider),
+            ("model", model),
+            ("kind", "billing"),
+        ];
+        assert_eq!(
+            exp.value("switchyard_upstream_errors_total", &labels),
+            Some(0.0),
+            "{provider}/{model}"
+        );
+        for family in [
+            "switchyard_heartbeat_failures_total",
+            "switchyard_rate_limited_total",
+            "switchyard_rate_limit_queue_depth",
+        ] {
+            assert!(
+                exp.has(family, &[("provider", provider)]),
+                "{family} lacks {provider}"
+            );
+        }
+    }
+    assert_eq!(
+        exp.value("switchyard_failovers_total", &[("route", "never-used")]),
+        Some(0.0)
+    );
+    for family in [
+        "switchyard_cache_evictions_total",
+        "switchyard_cache_coalesced_waiters",
+        "switchyard_usage_dropped_total",
+        "switchyard_usage_queue_full_total",
+    ] {
+        assert!(exp.has(family, &[]), "{family} missing");
+    }
+    for result in ["ok", "invalid", "restart_required"] {
+        assert!(exp.has("switchyard_config_reloads_total", &[("result", result)]));
+    }
+    assert!(exp.has(
+        "switchyard_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))]
+    ));
+    assert_eq!(
+        exp.types.get("switchyard_build_info").map(String::as_str),
+        Some("gauge")
+    );
+    for family in [
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
+    ] {
+        assert!(
+            exp.value(family, &[]).is_some_and(|v| v > 0.0),
+            "{family}: {:?}",
+            exp.value(family, &[])
+        );
+    }
+}

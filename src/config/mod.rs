@@ -98,6 +98,8 @@ pub struct Config {
     pub admin_token: Option<Secret>,
     pub dispatch: DispatchConfig,
     pub providers: Vec<Arc<ProviderConfig>>,
+    /// Providers left out for want of keys, sorted (`warnings` says why).
+    pub disabled_providers: Vec<String>,
     pub models: Vec<Arc<ModelConfig>>,
     pub routes: BTreeMap<String, RouteConfig>,
     pub route_rules: Vec<RouteRule>,

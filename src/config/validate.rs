@@ -83,6 +83,11 @@ pub fn validate(
             rechunk,
         },
         providers: providers.enabled,
+        disabled_providers: {
+            let mut names: Vec<String> = providers.disabled.iter().cloned().collect();
+            names.sort();
+            names
+        },
         models: models.enabled,
         routes: routes.routes,
         route_rules,

@@ -9,11 +9,13 @@
 //! only label values and numbers (state cheaper to read once a second than to update
 //! per request is sampled by `scheduler::sample`). The dashboards in `grafana/` query only
 //! names from [`FAMILIES`]; `tests/metrics.rs` and `.ci/prometheus-check.sh` hold them
-//! to that.
+//! to that. [`startup`] makes the rest exist from the first scrape (and adds
+//! `switchyard_build_info` and the standard `process_*` family).
 
 pub mod cost;
 pub mod handles;
 pub mod record;
+pub mod startup;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -265,6 +267,18 @@ pub const FAMILIES: &[Family] = &[
         "Requests waiting for a provider's token bucket",
     ),
     family(
+        "switchyard_budget_used_ratio",
+        Gauge,
+        &["tenant", "period"],
+        "Share of a tenant's USD budget spent (1 = exhausted), per period (day, month), for tenants with a budget",
+    ),
+    family(
+        "switchyard_build_info",
+        Gauge,
+        &["version", "commit"],
+        "1, labelled with the running version and the git commit it was built from",
+    ),
+    family(
         "switchyard_config_reloads_total",
         Counter,
         &["result"],
@@ -272,22 +286,16 @@ pub const FAMILIES: &[Family] = &[
     ),
 ];
 
-/// Families described above that ordinary traffic does not produce: they appear only
-/// after a provider key is revoked, a token bucket runs dry, identical requests
-/// overlap, the cache outgrows its bound or the config is reloaded, or only with a
-/// `[cluster]` section (the cluster engine and admissions). (The Prometheus
-/// check runs a token bucket dry on purpose, so its dashboards show those two.)
-/// `.ci/prometheus-check.sh` reports panels that only use them as "no data (metric not
-/// produced yet)" instead of failing.
+/// Families described above that a gateway may never produce: the revoked-key counter
+/// (its `key` label is a fingerprint known only once a key is revoked), the budget
+/// gauge without a tenant budget in the config, and, without a
+/// `[cluster]` section, the cluster engine and admissions. Every other counter and
+/// gauge exists from the first scrape (`startup::declare`). `.ci/prometheus-check.sh`
+/// reports panels that only use these as "no data (metric not produced yet)" instead
+/// of failing.
 pub const PENDING: &[&str] = &[
-    "switchyard_usage_dropped_total",
-    "switchyard_usage_queue_full_total",
-    "switchyard_rate_limited_total",
     "switchyard_provider_key_disabled_total",
-    "switchyard_cache_coalesced_waiters",
-    "switchyard_rate_limit_queue_depth",
-    "switchyard_cache_evictions_total",
-    "switchyard_config_reloads_total",
+    "switchyard_budget_used_ratio",
     "switchyard_cluster_engine_up",
     "switchyard_cluster_admissions_total",
 ];
@@ -310,6 +318,7 @@ pub fn init() -> Option<&'static PrometheusHandle> {
                 .install_recorder()
                 .ok()?;
             describe();
+            startup::describe();
             Some(handle)
         })
         .as_ref()
@@ -340,6 +349,7 @@ pub fn run_upkeep() {
 
 /// The exposition text, or an empty page when no recorder is installed.
 pub fn render() -> String {
+    startup::collect_process();
     let mut out = init().map(PrometheusHandle::render).unwrap_or_default();
     cost::render_into(&mut out);
     out

@@ -144,6 +144,12 @@ pub fn record_circuit(provider: &str, state: f64) {
     gauge!("switchyard_circuit_state", "provider" => provider.to_owned()).set(state);
 }
 
+/// Records the share of a tenant's `period` (`day`, `month`) budget spent.
+pub fn record_budget_used(tenant: &str, period: &'static str, used: f64) {
+    gauge!("switchyard_budget_used_ratio", "tenant" => tenant.to_owned(), "period" => period)
+        .set(used);
+}
+
 /// Records a provider's published error rate.
 pub fn record_error_rate(provider: &str, error_rate: f64) {
     gauge!("switchyard_provider_error_rate", "provider" => provider.to_owned()).set(error_rate);

@@ -161,6 +161,14 @@ fn parse(body: &Value) -> Result<Parsed, String> {
         .pointer("/output_config/format/type")
         .or_else(|| body.pointer("/output_format/type"));
     p.json_mode = format.and_then(Value::as_str) == Some("json_schema");
+    p.json_schema = body
+        .pointer("/output_config/format/schema")
+        .or_else(|| body.pointer("/output_format/schema"))
+        .filter(|_| p.json_mode)
+        .cloned();
+    // Claude follows a system prompt that asks for JSON (the gateway's json_object).
+    let system = body.get("system").map(text_of).unwrap_or_default();
+    p.json_mode |= system.contains("valid JSON object");
     p.thinking = matches!(
         body.pointer("/thinking/type").and_then(Value::as_str),
         Some("enabled" | "adaptive")

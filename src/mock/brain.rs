@@ -48,6 +48,8 @@ pub struct Prompt {
     pub tool_results: Vec<String>,
     pub max_tokens: Option<u32>,
     pub json_mode: bool,
+    /// The schema a structured-output request gave: the answer is an instance of it.
+    pub json_schema: Option<Value>,
     /// Whether the request switched thinking on.
     pub thinking: bool,
 }
@@ -66,6 +68,7 @@ impl Prompt {
             tool_results: Vec::new(),
             max_tokens: None,
             json_mode: false,
+            json_schema: None,
             thinking: false,
         }
     }
@@ -160,10 +163,10 @@ pub fn answer(p: &Prompt) -> Answer {
     } else {
         format!("Hello from {}. You said: {}", p.model, p.last_user.trim())
     };
-    let text = if p.json_mode {
-        json!({ "answer": text }).to_string()
-    } else {
-        text
+    let text = match &p.json_schema {
+        Some(schema) => value_for(schema, "example").to_string(),
+        None if p.json_mode => json!({ "answer": text }).to_string(),
+        None => text,
     };
     let mut tokens = split_tokens(&text);
     let mut finish = Finish::Stop;

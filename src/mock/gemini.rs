@@ -327,6 +327,10 @@ fn read_generation_config(p: &mut Prompt, model: &str, g: &Value) -> Result<(), 
         .and_then(|v| u32::try_from(v).ok());
     p.json_mode = field(g, "responseMimeType", "response_mime_type").and_then(Value::as_str)
         == Some("application/json");
+    p.json_schema = field(g, "responseJsonSchema", "response_json_schema")
+        .or_else(|| field(g, "responseSchema", "response_schema"))
+        .filter(|_| p.json_mode)
+        .cloned();
     p.thinking = field(g, "thinkingConfig", "thinking_config")
         .and_then(|t| field(t, "includeThoughts", "include_thoughts"))
         .and_then(Value::as_bool)

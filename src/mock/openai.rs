@@ -201,6 +201,14 @@ fn parse(f: Format, body: &Value) -> Result<Parsed, String> {
             .and_then(Value::as_str),
         Some("json_object" | "json_schema")
     );
+    p.json_schema = body
+        .pointer("/response_format/json_schema/schema")
+        .filter(|_| {
+            body.pointer("/response_format/type")
+                .and_then(Value::as_str)
+                == Some("json_schema")
+        })
+        .cloned();
     p.thinking = thinking(f, model, body);
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let include_usage = body

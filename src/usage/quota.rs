@@ -176,6 +176,28 @@ impl Quotas {
         }
     }
 
+    /// For every tenant with a USD budget: `(tenant, "day" | "month", spent ÷ budget)`.
+    pub fn tenant_budget_use(&self, now: Clock) -> Vec<(String, &'static str, f64)> {
+        let tenants = self.tenants.load();
+        let mut out = Vec::new();
+        for (name, limits) in tenants.iter() {
+            let budgets = [
+                ("day", limits.budget_usd_per_day),
+                ("month", limits.budget_usd_per_month),
+            ];
+            if budgets.iter().all(|(_, b)| b.is_none()) {
+                continue;
+            }
+            let (day, month) = self.spend(&Scope::Tenant(name.as_str().into()), now);
+            for ((period, budget), spent) in budgets.into_iter().zip([day, month]) {
+                if let Some(budget) = budget.filter(|b| *b > 0.0) {
+                    out.push((name.clone(), period, spent / budget));
+                }
+            }
+        }
+        out
+    }
+
     /// Spend of a scope today and this month (USD).
     pub fn spend(&self, scope: &Scope, now: Clock) -> (f64, f64) {
         self.counters.get(scope).map_or((0.0, 0.0), |c| {

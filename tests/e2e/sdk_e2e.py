@@ -15,6 +15,7 @@ import sys
 import traceback
 
 import openai
+import pydantic
 from openai import OpenAI
 
 # One model per provider of the demo: all six pass the identical checks.
@@ -166,10 +167,34 @@ def unknown_model(client):
     raise AssertionError("no NotFoundError raised")
 
 
+class City(pydantic.BaseModel):
+    """The structured output the `.parse()` check asks for."""
+
+    city: str
+    population: int
+    coastal: bool
+    districts: list[str]
+
+
+def structured_output(client, model):
+    """`chat.completions.parse` with a pydantic model: strict json_schema, parsed back."""
+    completions = getattr(client.chat.completions, "parse", None) or client.beta.chat.completions.parse
+    resp = completions(
+        model=model,
+        messages=[{"role": "user", "content": "Describe a city"}],
+        response_format=City,
+    )
+    parsed = resp.choices[0].message.parsed
+    check(isinstance(parsed, City), f"parsed {parsed!r}")
+    check(isinstance(parsed.population, int), f"population {parsed.population!r}")
+    check_eq(resp.choices[0].finish_reason, "stop", "finish_reason")
+
+
 CHECKS = [
     ("plain chat", plain_chat),
     ("streamed chat", streamed_chat),
     ("tool round trip", tool_round_trip),
+    ("structured output (.parse)", structured_output),
     ("models.list", listed),
 ]
 
