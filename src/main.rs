@@ -234,6 +234,9 @@ fn check_config(file: &Path, allow_empty: bool) -> Result<(), Box<dyn std::error
     for w in &config.warnings {
         eprintln!("warning: {w}");
     }
+    for n in &config.notes {
+        eprintln!("note: {n}");
+    }
     if config.providers.is_empty() && !allow_empty {
         return Err(format!(
             "{}: no provider is usable, so every request would fail; \

@@ -9,6 +9,7 @@
 //! running gateway can take on reload.
 
 pub mod cache;
+pub mod catalogue;
 pub mod cluster;
 pub mod diff;
 pub mod dispatch;
@@ -114,6 +115,9 @@ pub struct Config {
     pub tenants: BTreeMap<String, Limits>,
     /// Things that load but deserve the operator's attention (disabled providers).
     pub warnings: Vec<String>,
+    /// Worth a look but not a warning at every start: configured prices that differ
+    /// from the built-in catalogue's. `check-config` prints them.
+    pub notes: Vec<String>,
     /// Where relative secret files resolve (the config file's folder), for key reloads.
     pub base_dir: Option<PathBuf>,
     /// The file this config was read from, for `POST /admin/reload`; `None` for

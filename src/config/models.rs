@@ -1,6 +1,7 @@
 //! `[[models]]`: one model at one provider, with its prices, context window, output cap
-//! and the latency assumed before any is measured; and `Models`, the checked list
-//! that routes and tiers name their candidates and fallbacks against.
+//! and the latency assumed before any is measured (what an entry leaves out comes from
+//! the built-in [`super::catalogue`]); and `Models`, the checked list that routes and
+//! tiers name their candidates and fallbacks against.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -112,8 +113,13 @@ impl Models {
     }
 }
 
-/// Checks every `[[models]]` against the providers that loaded.
-pub(super) fn validate(raw: Vec<RawModel>, providers: &Providers) -> Result<Models, ConfigError> {
+/// Checks every `[[models]]` against the providers that loaded; `notes` gets a line
+/// for each set price that differs from the catalogue's.
+pub(super) fn validate(
+    raw: Vec<RawModel>,
+    providers: &Providers,
+    notes: &mut Vec<String>,
+) -> Result<Models, ConfigError> {
     let mut out = Models::default();
     let mut seen = HashSet::new();
     for (i, m) in raw.into_iter().enumerate() {
@@ -130,8 +136,9 @@ pub(super) fn validate(raw: Vec<RawModel>, providers: &Providers) -> Result<Mode
                 format!("no provider named '{}'", m.provider),
             ));
         };
-        check_numbers(&at, &m)?;
-        let model = model(out.enabled.len(), m, provider.clone());
+        let known = resolve(&at, &m, provider.kind, notes)?;
+        check_numbers(&at, &known)?;
+        let model = model(out.enabled.len(), m, known, provider.clone());
         out.enabled.push(Arc::new(model));
     }
     Ok(out)
@@ -162,11 +169,97 @@ fn check_name(
     Ok(())
 }
 
+/// An entry's numbers: those it sets, the rest from the catalogue.
+struct Known {
+    prices: Prices,
+    context_window: u32,
+    max_output_tokens: u32,
+}
+
+/// [`Known`] for `m` at a provider of `kind`: a field the entry leaves out comes from
+/// the catalogue entry of its provider id, and without one, is an error naming it.
+fn resolve(
+    at: &str,
+    m: &RawModel,
+    kind: ProviderKind,
+    notes: &mut Vec<String>,
+) -> Result<Known, ConfigError> {
+    let id = m.upstream.as_deref().unwrap_or(&m.name);
+    let listed = super::catalogue::lookup(kind, id);
+    let need = |field: &str, set: Option<f64>, from: Option<f64>| {
+        set.or(from).ok_or_else(|| {
+            invalid(
+                format!("{at}.{field}"),
+                format!(
+                    "required: '{id}' is not in the built-in catalogue for kind {} \
+                     (config/catalogue.toml), so set {field}",
+                    kind.as_str()
+                ),
+            )
+        })
+    };
+    let input = need(
+        "input_per_mtok_usd",
+        m.input_per_mtok_usd,
+        listed.map(|e| e.input),
+    )?;
+    let output = need(
+        "output_per_mtok_usd",
+        m.output_per_mtok_usd,
+        listed.map(|e| e.output),
+    )?;
+    let window = need(
+        "context_window",
+        m.context_window.map(f64::from),
+        listed.map(|e| f64::from(e.context_window)),
+    )?;
+    if let Some(e) = listed {
+        for (field, set, list) in [
+            ("input_per_mtok_usd", m.input_per_mtok_usd, Some(e.input)),
+            ("output_per_mtok_usd", m.output_per_mtok_usd, Some(e.output)),
+            (
+                "cached_input_per_mtok_usd",
+                m.cached_input_per_mtok_usd,
+                e.cached_input,
+            ),
+        ] {
+            if let (Some(set), Some(list)) = (set, list)
+                && (set - list).abs() > 1e-9
+            {
+                notes.push(format!(
+                    "{at}.{field} = {set} for {id}, the catalogue lists {list} (a negotiated price, or a stale one?)"
+                ));
+            }
+        }
+    }
+    let cached_input = m
+        .cached_input_per_mtok_usd
+        .or(listed
+            .and_then(|e| e.cached_input)
+            .filter(|_| m.input_per_mtok_usd.is_none()))
+        .unwrap_or(input);
+    Ok(Known {
+        prices: Prices {
+            input,
+            output,
+            cached_input,
+        },
+        context_window: window as u32,
+        // The cap sent when a client gives none stays the default (the catalogue's is
+        // the model's limit, far above what most answers need), within that limit.
+        max_output_tokens: m.max_output_tokens.unwrap_or_else(|| {
+            listed.map_or(DEFAULT_MAX_OUTPUT_TOKENS, |e| {
+                e.max_output_tokens.min(DEFAULT_MAX_OUTPUT_TOKENS)
+            })
+        }),
+    })
+}
+
 /// Prices are finite and not negative; the context window is not zero.
-fn check_numbers(at: &str, m: &RawModel) -> Result<(), ConfigError> {
+fn check_numbers(at: &str, m: &Known) -> Result<(), ConfigError> {
     for (field, v) in [
-        ("input_per_mtok_usd", m.input_per_mtok_usd),
-        ("output_per_mtok_usd", m.output_per_mtok_usd),
+        ("input_per_mtok_usd", m.prices.input),
+        ("output_per_mtok_usd", m.prices.output),
     ] {
         if !(v.is_finite() && v >= 0.0) {
             return Err(invalid(format!("{at}.{field}"), "expected a price >= 0"));
@@ -182,19 +275,15 @@ fn check_numbers(at: &str, m: &RawModel) -> Result<(), ConfigError> {
 }
 
 /// The checked model, defaults filled in.
-fn model(index: usize, m: RawModel, provider: Arc<ProviderConfig>) -> ModelConfig {
+fn model(index: usize, m: RawModel, known: Known, provider: Arc<ProviderConfig>) -> ModelConfig {
     ModelConfig {
         index,
         prior_latency_ms: m.prior_latency_ms.unwrap_or(DEFAULT_PRIOR_LATENCY_MS) as f64,
         upstream: m.upstream.unwrap_or_else(|| m.name.clone()),
         name: m.name.into(),
         provider,
-        prices: Prices {
-            input: m.input_per_mtok_usd,
-            output: m.output_per_mtok_usd,
-            cached_input: m.cached_input_per_mtok_usd.unwrap_or(m.input_per_mtok_usd),
-        },
-        context_window: m.context_window,
-        max_output_tokens: m.max_output_tokens.unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS),
+        prices: known.prices,
+        context_window: known.context_window,
+        max_output_tokens: known.max_output_tokens,
     }
 }

@@ -276,15 +276,17 @@ pub struct RawModel {
     pub provider: String,
     /// The provider's own model id. Default: `name`.
     pub upstream: Option<String>,
-    /// USD per million input tokens.
-    pub input_per_mtok_usd: f64,
-    /// USD per million output tokens.
-    pub output_per_mtok_usd: f64,
-    /// USD per million cached input tokens. Default: the input price.
+    /// USD per million input tokens. Default: the built-in catalogue's.
+    pub input_per_mtok_usd: Option<f64>,
+    /// USD per million output tokens. Default: the catalogue's.
+    pub output_per_mtok_usd: Option<f64>,
+    /// USD per million cached input tokens. Default: the catalogue's, else the input
+    /// price.
     pub cached_input_per_mtok_usd: Option<f64>,
-    /// Context window in tokens.
-    pub context_window: u32,
-    /// Output cap sent when the client gives none (required by Anthropic). Default 4096.
+    /// Context window in tokens. Default: the catalogue's.
+    pub context_window: Option<u32>,
+    /// Output cap sent when the client gives none (required by Anthropic). Default
+    /// 4096 (or the catalogue's model limit, if lower).
     pub max_output_tokens: Option<u32>,
     /// Latency (ms) the scheduler assumes before it has measured anything. Default 1000.
     pub prior_latency_ms: Option<u64>,

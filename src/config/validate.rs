@@ -24,7 +24,8 @@ pub fn validate(
 ) -> Result<Config, ConfigError> {
     let mut warnings = Vec::new();
     let providers = providers::validate(raw.providers, base_dir, mock_addr, &mut warnings)?;
-    let models = models::validate(raw.models, &providers)?;
+    let mut notes = Vec::new();
+    let models = models::validate(raw.models, &providers, &mut notes)?;
     let global_policy = dispatch::global_policy(&raw.dispatch)?;
     let routes = routes::validate(raw.routes, &models, &global_policy)?;
     let route_rules = routes::validate_rules(raw.route_rules, &routes.routes)?;
@@ -101,6 +102,7 @@ pub fn validate(
         cluster,
         digest: String::new(),
         warnings,
+        notes,
         base_dir: base_dir.map(Path::to_path_buf),
         source: None,
     })
