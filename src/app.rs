@@ -246,7 +246,7 @@ fn start_state(
         providers: providers.clone(),
         board: board.clone(),
     };
-    let mut dispatcher = Dispatcher::new(config.dispatch.clone(), upstream, providers);
+    let mut dispatcher = Dispatcher::new(config.dispatch.clone(), upstream, providers.clone());
     let cluster = match &config.cluster {
         Some(c) => {
             let redis = Redis::start(c, &config.digest).map_err(std::io::Error::other)?;
@@ -254,7 +254,7 @@ fn start_state(
             dispatcher = dispatcher
                 .with_cluster(Arc::new(ClusterAdmission::new(global, c.expected_replicas)));
             tracing::info!(replica = %c.replica_id, "cluster mode: provider limits shared through redis");
-            redis.subscribe(api::cluster::applier(scheduler.clone()));
+            redis.subscribe(api::cluster::applier(scheduler.clone(), providers));
             Some(redis)
         }
         None => None,

@@ -464,3 +464,91 @@ async fn a_weights_change_on_one_replica_reaches_the_others() {
     }
     eprintln!("weights reached replica 2 in {:?}", changed.elapsed());
 }
+
+/// Sets knobs of the simulated `limited` provider.
+async fn mock_patch(client: &reqwest::Client, mock: &MockServer, knobs: Value) {
+    let resp = client
+        .patch(format!("http://{}/_mock/providers/limited", mock.host()))
+        .json(&knobs)
+        .send()
+        .await
+        .expect("mock answers");
+    assert!(resp.status().is_success(), "{}", resp.status());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_asks_one_replica_to_wait_gets_no_traffic_from_the_others() {
+    let mock = start_mock().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let prefix = prefix("backoff");
+    let replicas: Vec<Replica> = (1..=2)
+        .map(|n| {
+            spawn_replica(&write_config(
+                dir.path(),
+                n,
+                &mock.host(),
+                &redis_url(),
+                &prefix,
+            ))
+        })
+        .collect();
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while admin_cluster(&client, &replicas[1].url).await["replicas"]
+        .as_array()
+        .map_or(0, Vec::len)
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the replicas never saw each other"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Both answer normally first.
+    for (i, r) in replicas.iter().enumerate() {
+        assert_eq!(chat(&client, &r.url, i as u64).await, 200);
+    }
+    let before = arrivals(&client, &mock).await.len();
+
+    // The provider tells replica 1 to wait 20 s.
+    mock_patch(
+        &client,
+        &mock,
+        json!({"rate_limit_rate": 1.0, "retry_after_s": 20}),
+    )
+    .await;
+    assert_eq!(chat(&client, &replicas[0].url, 10).await, 429);
+    assert_eq!(arrivals(&client, &mock).await.len(), before + 1);
+    mock_patch(&client, &mock, json!({"rate_limit_rate": 0.0})).await;
+
+    // Replica 2 heard it (published within milliseconds; 2 s is a generous bound) and
+    // does not send: its client gets 429 with the provider's wait, the provider nothing.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let resp = client
+        .post(format!("{}/v1/chat/completions", replicas[1].url))
+        .bearer_auth(KEY)
+        .json(&json!({
+            "model": "limited-model",
+            "messages": [{"role": "user", "content": "after the 429"}],
+        }))
+        .send()
+        .await
+        .expect("replica 2 answers");
+    assert_eq!(resp.status(), 429);
+    let retry_after: u64 = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!(
+        (10..=20).contains(&retry_after),
+        "Retry-After {retry_after}"
+    );
+    assert_eq!(
+        arrivals(&client, &mock).await.len(),
+        before + 1,
+        "replica 2 sent to a provider that had asked the cluster to wait"
+    );
+}

@@ -1,7 +1,8 @@
 //! `GET /admin/cluster` (admin token): this replica, the live replicas with their
 //! versions and config digests, and the shared-state engine's health. A gateway
-//! without `[cluster]` answers `"mode": "embedded"`. Also the admin changes this
-//! replica publishes to the others and applies from them (`state::events`).
+//! without `[cluster]` answers `"mode": "embedded"`. Also the changes this replica
+//! publishes to the others and applies from them (`state::events`): weights, and a
+//! provider's request to wait on one key.
 
 use std::sync::Arc;
 
@@ -13,13 +14,11 @@ use super::AppState;
 use super::admin::authorize;
 use crate::config::PartialWeights;
 use crate::error::GatewayError;
+use crate::providers::Providers;
 use crate::scheduler::SchedulerActor;
 use crate::scheduler::actor::{Scope, SetWeights};
 use crate::state::Redis;
-use crate::state::events::{ClusterEvent, OnEvent};
-
-/// The `kind` of a weights change.
-const WEIGHTS: &str = "weights";
+use crate::state::events::{BACKOFF, ClusterEvent, OnEvent, WEIGHTS};
 
 /// Tells every other replica about a weights change this one applied.
 pub fn publish_weights(redis: &Arc<Redis>, scope: &Scope, weights: &PartialWeights) {
@@ -37,9 +36,13 @@ pub fn publish_weights(redis: &Arc<Redis>, scope: &Scope, weights: &PartialWeigh
     });
 }
 
-/// Applies other replicas' changes to this replica's scheduler.
-pub fn applier(scheduler: Addr<SchedulerActor>) -> OnEvent {
+/// Applies other replicas' changes to this replica's scheduler and key pools.
+pub fn applier(scheduler: Addr<SchedulerActor>, providers: Arc<Providers>) -> OnEvent {
     Box::new(move |event: ClusterEvent| {
+        if event.kind == BACKOFF {
+            apply_backoff(&providers, &event);
+            return;
+        }
         if event.kind != WEIGHTS {
             return;
         }
@@ -55,6 +58,25 @@ pub fn applier(scheduler: Addr<SchedulerActor>) -> OnEvent {
         tracing::info!(origin = %event.origin, ?scope, "weights changed by another replica");
         scheduler.do_send(SetWeights { scope, weights });
     })
+}
+
+/// Another replica's provider asked it to wait on one key: so does this replica.
+fn apply_backoff(providers: &Providers, event: &ClusterEvent) {
+    let (Some(fingerprint), Some(wait_ms)) = (&event.name, event.body["wait_ms"].as_u64()) else {
+        return;
+    };
+    let applied = providers.key_pool_named(&event.scope).is_some_and(|pool| {
+        pool.back_off_shared(fingerprint, std::time::Duration::from_millis(wait_ms))
+    });
+    if applied {
+        tracing::info!(
+            origin = %event.origin,
+            provider = %event.scope,
+            key = %fingerprint,
+            wait_ms,
+            "provider asked another replica to wait; this one waits too"
+        );
+    }
 }
 
 /// Registers `/admin/cluster`.

@@ -35,6 +35,14 @@ pub struct ClusterLease {
 }
 
 impl ClusterLease {
+    /// Tells the other replicas that `provider` asked for `wait` on `key`, so they
+    /// stop sending with it too.
+    pub fn share_backoff(&self, provider: &str, key: &PoolKey, wait: Duration) {
+        self.global
+            .engine()
+            .publish_backoff(provider, key.fingerprint(), wait);
+    }
+
     /// Corrects the reservation's token estimate with the real count.
     pub fn settle(self, actual_tokens: u64) {
         self.global

@@ -35,6 +35,9 @@ impl Reporter {
                 ErrorClass::RateLimited | ErrorClass::Overloaded => {
                     if let Some(wait) = e.retry_after {
                         lease.back_off(wait);
+                        if let Some(shared) = &self.shared {
+                            shared.share_backoff(pool.provider(), lease.key(), wait);
+                        }
                     }
                 }
                 _ => {}

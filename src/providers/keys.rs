@@ -185,6 +185,18 @@ impl KeyPool {
             .cloned()
     }
 
+    /// Another replica's provider asked for `wait` on the key with `fingerprint`:
+    /// nothing more on it here either until then. Whether the key is in this pool.
+    pub fn back_off_shared(&self, fingerprint: &str, wait: Duration) -> bool {
+        let keys = self.keys.load();
+        let Some(key) = keys.iter().find(|k| k.fingerprint == fingerprint) else {
+            return false;
+        };
+        let now = Instant::now();
+        key.limiter.block_until(now + wait, now);
+        true
+    }
+
     /// Takes a key the provider rejected (401/403) out of rotation.
     pub fn disable(&self, key: &PoolKey) {
         if !key.disabled.swap(true, Ordering::Relaxed) {

@@ -80,6 +80,14 @@ impl Providers {
         self.handles.get(index).map(|h| &h.keys)
     }
 
+    /// The key pool of the provider named `name`.
+    pub fn key_pool_named(&self, name: &str) -> Option<&Arc<KeyPool>> {
+        self.handles
+            .iter()
+            .map(|h| &h.keys)
+            .find(|pool| pool.provider() == name)
+    }
+
     /// Requests in flight at provider `index`.
     pub fn in_flight(&self, index: usize) -> u32 {
         self.handles.get(index).map_or(0, |h| h.shared.in_flight())

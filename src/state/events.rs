@@ -1,10 +1,12 @@
-//! Admin changes every replica applies: a replica that changes its weights publishes
-//! the change on `prefix:events`, and every other replica applies the same change to
-//! its own scheduler. Redis pub/sub delivers within milliseconds; a replica that was
+//! Changes every replica applies: a replica that changes its weights, or whose
+//! provider asked it to wait (a 429/529 with Retry-After on one key), publishes that on
+//! `prefix:events`, and every other replica applies the same change to its own
+//! scheduler or key pool. Redis pub/sub delivers within milliseconds; a replica that was
 //! cut off misses what was published meanwhile (it keeps its weights until the next
 //! change or reload), which `/admin/cluster` makes visible through the engine's health.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use redis::AsyncCommands;
@@ -28,6 +30,12 @@ pub struct ClusterEvent {
     pub body: serde_json::Value,
 }
 
+/// `kind` of a weights change: `scope` is global/route/tier, `body` the `PUT` body.
+pub const WEIGHTS: &str = "weights";
+/// `kind` of a provider's request to wait: `scope` is the provider, `name` the key's
+/// fingerprint, `body` `{"wait_ms": N}`.
+pub const BACKOFF: &str = "backoff";
+
 /// Receives other replicas' events, on the engine's thread: must not block.
 pub type OnEvent = Box<dyn Fn(ClusterEvent) + Send + Sync>;
 
@@ -47,6 +55,17 @@ impl Redis {
                 tracing::warn!(error = %reason(&e), kind = %event.kind, "cluster event not published");
                 this.mark(false);
             }
+        });
+    }
+
+    /// Tells every replica that `provider` asked for `wait` on the key `fingerprint`.
+    pub fn publish_backoff(self: &Arc<Self>, provider: &str, fingerprint: &str, wait: Duration) {
+        self.publish(ClusterEvent {
+            origin: self.me().replica_id.clone(),
+            kind: BACKOFF.to_owned(),
+            scope: provider.to_owned(),
+            name: Some(fingerprint.to_owned()),
+            body: serde_json::json!({ "wait_ms": u64::try_from(wait.as_millis()).unwrap_or(u64::MAX) }),
         });
     }
 

@@ -146,6 +146,11 @@ impl std::fmt::Debug for GlobalLimits {
 }
 
 impl GlobalLimits {
+    /// The engine the buckets live on (for the events that go with them).
+    pub fn engine(&self) -> &Arc<Redis> {
+        &self.redis
+    }
+
     /// Buckets on `redis`; starts the batcher on the engine's thread.
     pub fn new(redis: Arc<Redis>) -> Self {
         let (queue, rx) = mpsc::unbounded_channel();
