@@ -30,6 +30,8 @@ pub(super) struct WireRequest<'a> {
     temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_k: Option<u32>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<WireTool<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -204,6 +206,7 @@ pub(super) fn wire_request<'a>(
             .map(|t| t.clamp(0.0, 1.0))
             .filter(|_| sampling),
         top_p: req.top_p.filter(|_| sampling),
+        top_k: req.top_k.filter(|_| sampling),
         tool_choice: tool_choice(req, !tools.is_empty()),
         tools,
         output_config: json_schema.map(|schema| WireOutputConfig {
