@@ -7,10 +7,10 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::canonical::request::{FunctionDef, ImageUrl};
+use crate::canonical::request::{FunctionDef, ImageUrl, JsonSchemaFormat};
 use crate::canonical::{
-    ChatRequest, Content, ContentPart, FunctionCall, Message, Role, Stop, Tool, ToolCall,
-    ToolChoice,
+    ChatRequest, Content, ContentPart, FunctionCall, Message, ResponseFormat, Role, Stop, Tool,
+    ToolCall, ToolChoice,
 };
 
 /// `POST /v1/messages` (and, without `max_tokens`, `/v1/messages/count_tokens`).
@@ -41,6 +41,26 @@ pub struct MessagesRequest {
     pub metadata: Option<Metadata>,
     #[serde(default)]
     pub thinking: Option<Thinking>,
+    /// Structured output and effort.
+    #[serde(default)]
+    pub output_config: Option<OutputConfig>,
+}
+
+/// `output_config`.
+#[derive(Debug, Deserialize)]
+pub struct OutputConfig {
+    #[serde(default)]
+    pub format: Option<OutputFormat>,
+    /// `low|medium|high|xhigh|max`: the canonical `reasoning_effort` as it is.
+    #[serde(default)]
+    pub effort: Option<String>,
+}
+
+/// `output_config.format`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OutputFormat {
+    JsonSchema { schema: serde_json::Value },
 }
 
 /// A string or a list of blocks: `system`, a turn's `content`, a `tool_result`'s
@@ -257,6 +277,12 @@ impl MessagesRequest {
             Some(choice) => tool_choice(choice),
             None => (None, None),
         };
+        let (response_format, effort) = match self.output_config {
+            Some(OutputConfig { format, effort }) => (format.map(response_format), effort),
+            None => (None, None),
+        };
+        let reasoning_effort =
+            effort.or_else(|| self.thinking.and_then(Thinking::effort).map(str::to_owned));
         ChatRequest {
             model: self.model,
             messages,
@@ -277,9 +303,9 @@ impl MessagesRequest {
                 .map(|tools| tools.into_iter().map(tool).collect()),
             tool_choice,
             parallel_tool_calls,
-            response_format: None,
+            response_format,
             user: self.metadata.and_then(|m| m.user_id),
-            reasoning_effort: self.thinking.and_then(Thinking::effort).map(str::to_owned),
+            reasoning_effort,
         }
     }
 }
@@ -393,6 +419,21 @@ fn image(source: ImageSource) -> ContentPart {
     };
     ContentPart::ImageUrl {
         image_url: ImageUrl { url, detail: None },
+    }
+}
+
+/// The name the canonical `json_schema` format needs; Anthropic's has none.
+const SCHEMA_NAME: &str = "output";
+
+fn response_format(format: OutputFormat) -> ResponseFormat {
+    let OutputFormat::JsonSchema { schema } = format;
+    ResponseFormat::JsonSchema {
+        json_schema: JsonSchemaFormat {
+            name: SCHEMA_NAME.to_owned(),
+            description: None,
+            schema: Some(schema),
+            strict: None,
+        },
     }
 }
 

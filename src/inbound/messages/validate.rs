@@ -5,7 +5,7 @@
 //! where they are the strictest).
 
 use super::request::{ImageSource, InBlock, InRole, InTool, InToolChoice, Thinking};
-use super::request::{MessagesRequest, ResultBlock, TextOr};
+use super::request::{MessagesRequest, OutputFormat, ResultBlock, TextOr};
 use crate::error::GatewayError;
 
 /// The media types Anthropic accepts for base64 images.
@@ -54,7 +54,35 @@ pub fn check(req: &MessagesRequest, needs_max_tokens: bool) -> Result<(), Gatewa
         check_tool(tool, i)?;
     }
     check_tool_choice(req)?;
-    check_thinking(req)
+    check_thinking(req)?;
+    check_output(req)
+}
+
+/// The efforts Anthropic accepts in `output_config.effort`.
+const EFFORTS: [&str; 5] = ["low", "medium", "high", "xhigh", "max"];
+
+/// `output_config`: a known effort, an object schema.
+fn check_output(req: &MessagesRequest) -> Result<(), GatewayError> {
+    let Some(out) = &req.output_config else {
+        return Ok(());
+    };
+    if let Some(effort) = out.effort.as_deref()
+        && !EFFORTS.contains(&effort)
+    {
+        return Err(invalid(
+            "output_config.effort",
+            "must be one of low, medium, high, xhigh, max",
+        ));
+    }
+    if let Some(OutputFormat::JsonSchema { schema }) = &out.format
+        && !schema.is_object()
+    {
+        return Err(invalid(
+            "output_config.format.schema",
+            "must be an object (a JSON Schema)",
+        ));
+    }
+    Ok(())
 }
 
 /// `temperature`, `top_p`, `stop_sequences`.
