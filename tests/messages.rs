@@ -31,9 +31,12 @@ async fn message(env: &TestEnv, body: Value) -> (StatusCode, HeaderMap, Value) {
 /// A streamed answer's whole body, with the message id (random) read as `msg_ID`.
 async fn stream(env: &TestEnv, mut body: Value) -> (StatusCode, HeaderMap, String) {
     body["stream"] = json!(true);
-    let resp = post(env, "/v1/messages", &body).send().await.unwrap();
+    let resp = post(env, "/v1/messages", &body)
+        .send()
+        .await
+        .expect("request sent");
     let (status, headers) = (resp.status(), resp.headers().clone());
-    let raw = resp.text().await.unwrap();
+    let raw = resp.text().await.expect("stream read to the end");
     (status, headers, normalise_id(&raw))
 }
 
