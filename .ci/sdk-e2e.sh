@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The OpenAI-SDK end-to-end check: the official `openai` Python package against
-# `switchyard demo` (simulated providers), via tests/e2e/sdk_e2e.py.
+# The SDK end-to-end checks: the official `openai` and `anthropic` Python packages
+# against `switchyard demo` (simulated providers), via tests/e2e/sdk_e2e.py
+# (/v1/chat/completions) and tests/e2e/anthropic_sdk_e2e.py (/v1/messages).
 # Needs python3 (3.11 tested) and network access to PyPI on the first run; the venv
 # in target/sdk-venv is reused afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OPENAI_VERSION="3.54.0"
+ANTHROPIC_VERSION="2.10.0"
 VENV=target/sdk-venv
 PY="$VENV/bin/python"
 # Upper bound for the demo to come up; it normally takes well under a second.
@@ -17,6 +19,9 @@ if [ ! -x "$PY" ]; then
 fi
 if ! "$PY" -c "import openai, sys; sys.exit(openai.__version__ != '$OPENAI_VERSION')" 2>/dev/null; then
   "$PY" -m pip install --quiet --disable-pip-version-check "openai==$OPENAI_VERSION"
+fi
+if ! "$PY" -c "import anthropic, sys; sys.exit(anthropic.__version__ != '$ANTHROPIC_VERSION')" 2>/dev/null; then
+  "$PY" -m pip install --quiet --disable-pip-version-check "anthropic==$ANTHROPIC_VERSION"
 fi
 
 # The debug build: `cargo test` just built it, so this is nearly free, where a cold
@@ -51,3 +56,5 @@ sys.exit(1)
 PYEOF
 
 "$PY" tests/e2e/sdk_e2e.py --base-url "$URL/v1"
+# The Anthropic SDK appends /v1/messages itself.
+"$PY" tests/e2e/anthropic_sdk_e2e.py --base-url "$URL"
