@@ -56,6 +56,16 @@ async fn count(
     Ok(chat.prompt_tokens_estimate())
 }
 
+/// Any other path under `/v1/messages/` (batches are not offered), in Anthropic's
+/// error shape.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    messages::error::response(&GatewayError::NotFound(format!(
+        "unknown request URL: {} {}; the gateway offers /v1/messages and /v1/messages/count_tokens",
+        req.method(),
+        crate::error::echo(req.path())
+    )))
+}
+
 /// Any other method on the Messages endpoints, in Anthropic's error shape.
 pub async fn method_not_allowed() -> HttpResponse {
     messages::error::response(&GatewayError::MethodNotAllowed)

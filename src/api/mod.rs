@@ -87,6 +87,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(messages::count_tokens))
             .default_service(web::to(messages::method_not_allowed)),
     )
+    .service(web::resource("/v1/messages/{tail:.*}").to(messages::not_found))
     .service(
         web::resource("/v1/models")
             .route(web::get().to(models::list))

@@ -80,11 +80,15 @@ impl MessagesEncoder {
         match event {
             StreamEvent::Usage(u) => self.usage = Some(*u),
             StreamEvent::Text(t) if !t.is_empty() => {
-                self.block(Kind::Text, out);
+                self.block(Kind::Text, Start::Text { text: "" }, out);
                 self.delta(Delta::Text { text: t }, out);
             }
             StreamEvent::Reasoning(t) if !t.is_empty() => {
-                self.block(Kind::Thinking, out);
+                let start = Start::Thinking {
+                    thinking: "",
+                    signature: "",
+                };
+                self.block(Kind::Thinking, start, out);
                 self.delta(Delta::Thinking { thinking: t }, out);
             }
             StreamEvent::Text(_) | StreamEvent::Reasoning(_) => {}
@@ -178,19 +182,13 @@ impl MessagesEncoder {
         );
     }
 
-    /// Makes a block of `kind` the open one, closing another.
-    fn block(&mut self, kind: Kind, out: &mut BytesMut) {
+    /// Makes a block of `kind` (text or thinking, which continue across events) the
+    /// open one, closing another.
+    fn block(&mut self, kind: Kind, start: Start<'_>, out: &mut BytesMut) {
         if self.open.is_some_and(|(_, k)| k == kind) {
             return;
         }
         self.close(out);
-        let start = match kind {
-            Kind::Thinking => Start::Thinking {
-                thinking: "",
-                signature: "",
-            },
-            Kind::Text | Kind::Tool(_) => Start::Text { text: "" },
-        };
         self.open(kind, start, out);
     }
 
