@@ -283,3 +283,28 @@ async fn requests_are_counted_under_their_client_api() {
         );
     }
 }
+
+#[actix_web::test]
+async fn the_cache_serves_an_openai_answer_to_an_anthropic_client_in_its_shape() {
+    let env = TestEnv::start(demo_config()).await;
+    let chat = json!({"model": OPENAI, "max_tokens": 64, "temperature": 0,
+        "messages": [{"role": "user", "content": "hi"}]});
+    let (status, headers, _) = env.chat(chat.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "x-switchyard-cache"), "miss");
+
+    // The same canonical request through /v1/messages: one upstream call for both.
+    let (status, headers, body) = message(&env, chat.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header(&headers, "x-switchyard-cache"), "hit");
+    assert_eq!(body["type"], "message");
+    assert_eq!(
+        body["content"],
+        json!([{"type": "text", "text": "Hello from gpt-4o-mini. You said: hi"}])
+    );
+    let (_, headers, raw) = stream(&env, chat).await;
+    assert_eq!(header(&headers, "x-switchyard-cache"), "hit");
+    assert!(raw.starts_with("event: message_start\n"), "{raw}");
+    assert!(raw.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
+    assert_eq!(env.upstream_requests("openai").await, 1);
+}
