@@ -2,8 +2,10 @@
 //! demo config: an Anthropic client → the gateway → whichever simulated provider
 //! serves the model. Golden streams pin the exact event sequence for a Claude model
 //! and an OpenAI one (tests/fixtures/messages/); the non-stream `message` shape,
-//! stop reasons, thinking, `x-api-key` auth, `count_tokens` and the Anthropic model
-//! list are checked as a client reads them. Errors and failover: `messages_errors.rs`.
+//! stop reasons, thinking, `x-api-key` auth, `count_tokens`, the Anthropic model list,
+//! the `api` metric label and a cached answer shared across the two client APIs are
+//! checked as a client reads them. Errors and failover: `messages_errors.rs`; the
+//! round-trip property: `messages_roundtrip.rs`.
 
 mod common;
 

@@ -20,8 +20,8 @@ const MAX_STOP_SEQUENCES: usize = 4;
 /// The longest tool name every provider accepts (OpenAI's limit; Anthropic's is 128).
 const MAX_TOOL_NAME: usize = 64;
 
-fn invalid(param: impl Into<String>, why: impl std::fmt::Display) -> GatewayError {
-    let param = param.into();
+fn invalid(param: impl std::fmt::Display, why: impl std::fmt::Display) -> GatewayError {
+    let param = param.to_string();
     GatewayError::InvalidRequest {
         message: format!("{param}: {why}"),
         param: Some(param),
@@ -46,7 +46,7 @@ pub fn check(req: &MessagesRequest, needs_max_tokens: bool) -> Result<(), Gatewa
     for (i, m) in req.messages.iter().enumerate() {
         if let TextOr::Blocks(blocks) = &m.content {
             for (j, block) in blocks.iter().enumerate() {
-                check_block(m.role, block, &format!("messages[{i}].content[{j}]"))?;
+                check_block(m.role, block, At { i, j, k: None })?;
             }
         }
     }
@@ -106,8 +106,27 @@ fn check_sampling(req: &MessagesRequest) -> Result<(), GatewayError> {
     Ok(())
 }
 
+/// Where a block is: `messages[i].content[j]`, or block `k` of that `tool_result`.
+/// Written out only when a check fails, so a valid request allocates nothing here.
+#[derive(Debug, Clone, Copy)]
+struct At {
+    i: usize,
+    j: usize,
+    k: Option<usize>,
+}
+
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "messages[{}].content[{}]", self.i, self.j)?;
+        match self.k {
+            Some(k) => write!(f, ".content[{k}]"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A block in a turn of `role`: only the kinds that role may send, images well formed.
-fn check_block(role: InRole, block: &InBlock, at: &str) -> Result<(), GatewayError> {
+fn check_block(role: InRole, block: &InBlock, at: At) -> Result<(), GatewayError> {
     let allowed = match block {
         InBlock::Text { .. } => true,
         InBlock::Image { source } => {
@@ -118,7 +137,7 @@ fn check_block(role: InRole, block: &InBlock, at: &str) -> Result<(), GatewayErr
             if let Some(TextOr::Blocks(blocks)) = content {
                 for (k, b) in blocks.iter().enumerate() {
                     if let ResultBlock::Image { source } = b {
-                        check_image(source, &format!("{at}.content[{k}]"))?;
+                        check_image(source, At { k: Some(k), ..at })?;
                     }
                 }
             }
@@ -146,7 +165,7 @@ fn check_block(role: InRole, block: &InBlock, at: &str) -> Result<(), GatewayErr
     }
 }
 
-fn check_image(source: &ImageSource, at: &str) -> Result<(), GatewayError> {
+fn check_image(source: &ImageSource, at: At) -> Result<(), GatewayError> {
     match source {
         ImageSource::Base64 { media_type, .. } if !IMAGE_MEDIA_TYPES.contains(&&**media_type) => {
             Err(invalid(
