@@ -33,8 +33,9 @@ pub struct MessagesEncoder {
     /// The block being written: its index and kind.
     open: Option<(u32, Kind)>,
     next_index: u32,
-    /// The block index of each tool call, by canonical tool index.
-    tool_blocks: Vec<u32>,
+    /// `(canonical tool index, block index)` of each tool call so far (a handful:
+    /// searched, not indexed, so no provider's index can size an allocation).
+    tool_blocks: Vec<(u32, u32)>,
     stop: Option<FinishReason>,
     usage: Option<Usage>,
 }
@@ -107,7 +108,7 @@ impl MessagesEncoder {
             StreamEvent::ToolCallArgs { index, arguments } if !arguments.is_empty() => {
                 // Arguments belong to their call's block, also after another block
                 // opened (a provider interleaving parallel calls).
-                if let Some(&block) = self.tool_blocks.get(*index as usize) {
+                if let Some(&(_, block)) = self.tool_blocks.iter().find(|(t, _)| t == index) {
                     let delta = Delta::InputJson {
                         partial_json: arguments,
                     };
@@ -197,11 +198,8 @@ impl MessagesEncoder {
         let index = self.next_index;
         self.next_index += 1;
         if let Kind::Tool(n) = kind {
-            let n = n as usize;
-            if self.tool_blocks.len() <= n {
-                self.tool_blocks.resize(n + 1, index);
-            }
-            self.tool_blocks[n] = index;
+            self.tool_blocks.retain(|(t, _)| *t != n);
+            self.tool_blocks.push((n, index));
         }
         self.open = Some((index, kind));
         let start = BlockStart {
