@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The SDK end-to-end checks: the official `openai` Python package (tests/e2e/sdk_e2e.py)
-# and LangChain's ChatOpenAI (tests/e2e/langchain_e2e.py) against `switchyard demo`
-# (simulated providers).
+# The SDK end-to-end checks against `switchyard demo` (simulated providers): the
+# official `openai` Python package (tests/e2e/sdk_e2e.py, /v1/chat/completions),
+# LangChain's ChatOpenAI (tests/e2e/langchain_e2e.py) and the official `anthropic`
+# package (tests/e2e/anthropic_sdk_e2e.py, /v1/messages).
 # Needs python3 (3.11 tested) and network access to PyPI on the first run; the venv
 # in target/sdk-venv is reused afterwards.
 set -euo pipefail
@@ -9,6 +10,7 @@ cd "$(dirname "$0")/.."
 
 OPENAI_VERSION="3.54.0"
 LANGCHAIN_OPENAI_VERSION="1.8.1"
+ANTHROPIC_VERSION="2.10.0"
 VENV=target/sdk-venv
 PY="$VENV/bin/python"
 # Upper bound for the demo to come up; it normally takes well under a second.
@@ -23,6 +25,9 @@ fi
 if ! "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('langchain-openai') != '$LANGCHAIN_OPENAI_VERSION')" 2>/dev/null; then
   "$PY" -m pip install --quiet --disable-pip-version-check \
     "openai==$OPENAI_VERSION" "langchain-openai==$LANGCHAIN_OPENAI_VERSION"
+fi
+if ! "$PY" -c "import anthropic, sys; sys.exit(anthropic.__version__ != '$ANTHROPIC_VERSION')" 2>/dev/null; then
+  "$PY" -m pip install --quiet --disable-pip-version-check "anthropic==$ANTHROPIC_VERSION"
 fi
 
 # The debug build: `cargo test` just built it, so this is nearly free, where a cold
@@ -58,3 +63,5 @@ PYEOF
 
 "$PY" tests/e2e/sdk_e2e.py --base-url "$URL/v1"
 "$PY" tests/e2e/langchain_e2e.py --base-url "$URL/v1"
+# The Anthropic SDK appends /v1/messages itself.
+"$PY" tests/e2e/anthropic_sdk_e2e.py --base-url "$URL"

@@ -14,6 +14,11 @@
 //! token-by-token stream delivers); it includes the per-stream set-up (decoder, encoder
 //! with its id) and the `[DONE]` tail. Throughput counts upstream events, so criterion's
 //! elements/s is the per-chunk cost. Budget: well under 2 µs per chunk.
+//!
+//! `client_encoder` (issue 24) isolates the last step per client API: the canonical
+//! events of the OpenAI fixture, decoded once, written by the `ChunkEncoder` (OpenAI
+//! chunks) and by the `MessagesEncoder` (Anthropic's event stream), one batch per
+//! event as the relay hands them on.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -22,6 +27,7 @@ use bytes::BytesMut;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use switchyard::canonical::{ChunkEncoder, StreamEvent, Usage};
 use switchyard::config::ProviderKind;
+use switchyard::inbound::messages::MessagesEncoder;
 
 const STREAMS: [(ProviderKind, &[u8]); 6] = [
     (
@@ -125,6 +131,64 @@ fn decode_encode(c: &mut Criterion) {
     group.finish();
 }
 
+/// A client encoder, as `cache::client` drives one.
+trait Encode {
+    fn push(&mut self, ev: &StreamEvent, out: &mut BytesMut);
+    fn finish(&mut self, out: &mut BytesMut);
+}
+
+impl Encode for ChunkEncoder {
+    fn push(&mut self, ev: &StreamEvent, out: &mut BytesMut) {
+        ChunkEncoder::push(self, ev, out);
+    }
+    fn finish(&mut self, out: &mut BytesMut) {
+        ChunkEncoder::finish(self, Usage::default(), out);
+    }
+}
+
+impl Encode for MessagesEncoder {
+    fn push(&mut self, ev: &StreamEvent, out: &mut BytesMut) {
+        MessagesEncoder::push(self, ev, out);
+    }
+    fn finish(&mut self, out: &mut BytesMut) {
+        MessagesEncoder::finish(self, Usage::default(), out);
+    }
+}
+
+/// Writes `events` as one client stream, one output buffer per event; returns the
+/// bytes written.
+fn encode_all(mut enc: impl Encode, events: &[StreamEvent]) -> usize {
+    let mut written = 0;
+    for ev in events {
+        let mut out = BytesMut::new();
+        enc.push(ev, &mut out);
+        written += black_box(out.freeze()).len();
+    }
+    let mut out = BytesMut::new();
+    enc.finish(&mut out);
+    written + black_box(out.freeze()).len()
+}
+
+fn client_encoder(c: &mut Criterion) {
+    let (kind, transcript) = STREAMS[0];
+    let mut decoded = Vec::new();
+    relay(kind, &events(transcript), |ev| decoded.push(ev.clone()));
+    let mut group = c.benchmark_group("client_encoder");
+    group.throughput(Throughput::Elements(decoded.len() as u64));
+    group.bench_function("openai-chat", |b| {
+        b.iter(|| encode_all(ChunkEncoder::new("bench-model", true), black_box(&decoded)))
+    });
+    group.bench_function("anthropic-messages", |b| {
+        b.iter(|| {
+            encode_all(
+                MessagesEncoder::new("bench-model", 412),
+                black_box(&decoded),
+            )
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     // Short windows keep the six cases near 30 s. On a shared machine medians move
@@ -133,6 +197,6 @@ criterion_group! {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2))
         .without_plots();
-    targets = decode_encode
+    targets = decode_encode, client_encoder
 }
 criterion_main!(benches);

@@ -222,10 +222,17 @@ pub enum GatewayError {
         message: String,
         retry_after: Option<Duration>,
     },
-    /// A gateway key or tenant reached its requests or tokens per minute, or every
-    /// candidate provider is at its rate limit (the gateway's own buckets): 429.
+    /// A gateway key or tenant reached its requests or tokens per minute: 429.
     #[error("{message}")]
     RateLimited {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// Every candidate provider is at its rate limit (the gateway's own buckets) or
+    /// waiting out its provider's 429: 429 like [`GatewayError::RateLimited`] for
+    /// OpenAI clients; Anthropic clients get their API's 529 `overloaded_error`.
+    #[error("{message}")]
+    Saturated {
         message: String,
         retry_after: Option<Duration>,
     },
@@ -363,7 +370,7 @@ impl GatewayError {
                 "insufficient_quota",
                 Some("budget_exceeded"),
             ),
-            Self::RateLimited { .. } => RATE_LIMITED,
+            Self::RateLimited { .. } | Self::Saturated { .. } => RATE_LIMITED,
             Self::Conflict { code, .. } => (StatusCode::CONFLICT, INVALID, Some(*code)),
             Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", None),
         }
@@ -381,7 +388,7 @@ impl GatewayError {
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unavailable { .. } => "unavailable",
-            Self::RateLimited { .. } => "rate_limited",
+            Self::RateLimited { .. } | Self::Saturated { .. } => "rate_limited",
             Self::Upstream(e) => e.class.kind(),
             Self::BudgetExceeded { .. } => "budget_exceeded",
             Self::Conflict { .. } => "conflict",
@@ -415,11 +422,13 @@ impl GatewayError {
         }
     }
 
-    fn retry_after(&self) -> Option<Duration> {
+    /// How long the client should wait before retrying, when the answer says.
+    pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Unavailable { retry_after, .. }
             | Self::BudgetExceeded { retry_after, .. }
-            | Self::RateLimited { retry_after, .. } => *retry_after,
+            | Self::RateLimited { retry_after, .. }
+            | Self::Saturated { retry_after, .. } => *retry_after,
             Self::Upstream(e) => e.retry_after,
             _ => None,
         }

@@ -8,6 +8,8 @@
 //! - [`api`]: actix-web handlers (auth, body limits, errors in the client's API shape),
 //!   the request-id and access-log middleware;
 //! - [`canonical`]: the OpenAI-shaped contract every adapter translates to and from;
+//! - [`inbound`]: the client APIs besides Chat Completions (Anthropic Messages),
+//!   translated into the canonical request and their answers written back;
 //! - [`scheduler`]: turns the request's `model` (model, `provider/model`, or route) into
 //!   an ordered plan of candidates, scored by weighted cost + latency from live health;
 //! - [`cache`]: identical requests of one tenant share one upstream call (in flight)
@@ -40,6 +42,7 @@ pub mod config;
 pub mod dispatch;
 pub mod error;
 pub mod heap;
+pub mod inbound;
 pub mod logging;
 pub mod metrics;
 pub mod mock;

@@ -14,6 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["state"],
     &["usage"],
     &["adapters"],
+    &["inbound"],
     &["upstream"],
     &["providers"],
     &["scheduler", "mock"],

@@ -219,7 +219,20 @@ pub fn finish_reason(value: &str) -> FinishReason {
         "max_tokens" | "model_context_window_exceeded" => FinishReason::Length,
         "tool_use" => FinishReason::ToolCalls,
         "refusal" => FinishReason::ContentFilter,
-        _ => FinishReason::Stop, // end_turn, stop_sequence, pause_turn
+        "stop_sequence" => FinishReason::StopSequence,
+        _ => FinishReason::Stop, // end_turn, pause_turn
+    }
+}
+
+/// The `stop_reason` an Anthropic client is told for a finish reason, whichever
+/// provider answered: the inverse of [`finish_reason`] (`crate::inbound` uses it).
+pub fn stop_reason(reason: FinishReason) -> &'static str {
+    match reason {
+        FinishReason::Stop => "end_turn",
+        FinishReason::StopSequence => "stop_sequence",
+        FinishReason::Length => "max_tokens",
+        FinishReason::ToolCalls => "tool_use",
+        FinishReason::ContentFilter => "refusal",
     }
 }
 

@@ -11,17 +11,13 @@ pub const QWEN_QUIRKS: Quirks = Quirks {
     developer_role: false,
     replay_reasoning: true,
     thinking: Thinking::Qwen,
-    // `logprobs`/`top_logprobs` (0–5) are documented, logit bias is not; DashScope's
-    // own extensions, sent through `extra_body`, pass.
+    // `logprobs`/`top_logprobs` (0–5) and `top_k` are documented, logit bias is not;
+    // DashScope's own extensions, sent through `extra_body`, pass.
     accepts: Accepts {
         logit_bias: false,
         service_tier: false,
-        extra: ExtraParams::Only(&[
-            "enable_thinking",
-            "thinking_budget",
-            "enable_search",
-            "top_k",
-        ]),
+        top_k: true,
+        extra: ExtraParams::Only(&["enable_thinking", "thinking_budget", "enable_search"]),
         ..Accepts::OPENAI
     },
     ..OPENAI_QUIRKS

@@ -1,4 +1,5 @@
-//! Gateway keys: `Authorization: Bearer <key>` → tenant, tier and limits.
+//! Gateway keys: `Authorization: Bearer <key>` (or `x-api-key: <key>` on the Anthropic
+//! endpoints) → tenant, tier and limits.
 //!
 //! Keys are held only as SHA-256 digests; a presented key is hashed and looked up, so
 //! the plain key is never stored and lookup time does not depend on how much of a
@@ -127,11 +128,32 @@ impl KeyStore {
                 "you didn't provide an API key: send it in an Authorization header using Bearer auth (Authorization: Bearer YOUR_KEY)".to_owned(),
             )
         })?;
+        self.caller(key)
+    }
+
+    /// The caller behind the request's `x-api-key` (how the Anthropic SDKs send a
+    /// key) or, failing that, its bearer key.
+    pub fn authenticate_api_key(&self, req: &HttpRequest) -> Result<Caller, GatewayError> {
+        let key = api_key(req).or_else(|| bearer_token(req)).ok_or_else(|| {
+            GatewayError::Unauthorized(
+                "you didn't provide an API key: send it in an x-api-key header (x-api-key: YOUR_KEY) or as Authorization: Bearer YOUR_KEY".to_owned(),
+            )
+        })?;
+        self.caller(key)
+    }
+
+    fn caller(&self, key: &str) -> Result<Caller, GatewayError> {
         self.by_digest
             .get(&key_digest(key))
             .map(|e| e.caller.clone())
             .ok_or_else(|| GatewayError::Unauthorized("incorrect API key provided".to_owned()))
     }
+}
+
+/// The value of an `x-api-key` header, if not empty.
+fn api_key(req: &HttpRequest) -> Option<&str> {
+    let key = req.headers().get("x-api-key")?.to_str().ok()?.trim();
+    (!key.is_empty()).then_some(key)
 }
 
 /// The token of an `Authorization: Bearer …` header.

@@ -1,24 +1,27 @@
 //! `POST /v1/chat/completions`: authenticate, read and parse the body, plan, dispatch,
-//! answer (JSON or SSE) with the `x-switchyard-*` headers.
+//! answer (JSON or SSE) with the `x-switchyard-*` headers. `POST /v1/messages`
+//! (`super::messages`) takes the same flow, [`serve`]; what differs between the two
+//! client APIs (auth header, body, answer and error shapes) is in `super::edge`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderName};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use bytes::BytesMut;
 use futures_util::StreamExt;
 
 use super::AppState;
+use super::edge;
 use super::headers;
 use crate::cache::{self, Reply, Served};
 use crate::canonical::ChatRequest;
 use crate::canonical::params::AskedParams;
-use crate::canonical::request::parse_request;
 use crate::config::UnsupportedParams;
 use crate::config::weights::PartialWeights;
 use crate::dispatch::Failed;
 use crate::error::{GatewayError, echo};
+use crate::inbound::Api;
 use crate::scheduler::explain::Explanation;
 use crate::scheduler::plan::Plan;
 use crate::scheduler::{Draws, PlanRequest};
@@ -30,12 +33,22 @@ pub async fn completions(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
+    serve(&state, &req, payload, Api::ChatCompletions).await
+}
+
+/// One chat request of client API `api`, from authentication to the answer.
+pub(super) async fn serve(
+    state: &AppState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    api: Api,
+) -> HttpResponse {
     let mut route = None;
-    let caller = match state.keys.authenticate(&req) {
+    let caller = match edge::authenticate(state, req, api) {
         Ok(c) => c,
         Err(e) => {
-            let resp = e.error_response();
-            record_request(&resp, None);
+            let resp = edge::error_response(&e, api);
+            record_request(&resp, None, api);
             return resp;
         }
     };
@@ -48,13 +61,20 @@ pub async fn completions(
     // answer, or by its Drop if the client hangs up.
     let mut ticket = Some(state.usage.ticket(&caller, request_id));
     let result = match state.usage.admit(&caller) {
-        Ok(()) => handle(&state, &req, payload, &caller, &mut ticket, &mut route).await,
+        Ok(()) => {
+            let request = Request {
+                req,
+                api,
+                caller: &caller,
+            };
+            handle(state, request, payload, &mut ticket, &mut route).await
+        }
         Err(e) => Err(early(e)),
     };
     let resp = match result {
         Ok(resp) => resp,
         Err(Failed { error, attempts }) => {
-            let mut resp = answer(&error);
+            let mut resp = edge::error_response(&error, api);
             if let Some(t) = ticket.take() {
                 t.failed(resp.status().as_u16(), attempts);
             }
@@ -65,12 +85,12 @@ pub async fn completions(
             resp
         }
     };
-    record_request(&resp, route.as_deref());
+    record_request(&resp, route.as_deref(), api);
     resp
 }
 
 /// Counts the answer under the provider and model its headers name.
-fn record_request(resp: &HttpResponse, route: Option<&str>) {
+fn record_request(resp: &HttpResponse, route: Option<&str>, api: Api) {
     let header = |name: &actix_web::http::header::HeaderName| {
         resp.headers()
             .get(name)
@@ -81,21 +101,16 @@ fn record_request(resp: &HttpResponse, route: Option<&str>) {
         header(&headers::name::PROVIDER),
         header(&headers::name::MODEL),
         route,
+        api.as_str(),
         resp.status().as_u16(),
     );
 }
 
-/// The error response; a stalled body ([`body_timeout`]) is a 408, not a 400.
-fn answer(error: &GatewayError) -> HttpResponse {
-    let mut resp = error.error_response();
-    if let GatewayError::InvalidRequest {
-        code: Some(BODY_TIMEOUT_CODE),
-        ..
-    } = error
-    {
-        *resp.status_mut() = actix_web::http::StatusCode::REQUEST_TIMEOUT;
-    }
-    resp
+/// Who sent a request, and in which client API.
+struct Request<'a> {
+    req: &'a HttpRequest,
+    api: Api,
+    caller: &'a crate::usage::Caller,
 }
 
 fn early(error: GatewayError) -> Failed {
@@ -104,13 +119,13 @@ fn early(error: GatewayError) -> Failed {
 
 async fn handle(
     state: &AppState,
-    req: &HttpRequest,
+    request: Request<'_>,
     payload: web::Payload,
-    caller: &crate::usage::Caller,
     ticket: &mut Option<Ticket>,
     route: &mut Option<Arc<str>>,
 ) -> Result<HttpResponse, Failed> {
-    let chat = read_chat(state, req, payload).await.map_err(early)?;
+    let Request { req, api, caller } = request;
+    let chat = read_chat(state, req, payload, api).await.map_err(early)?;
     let hints = Hints::from_request(req).map_err(early)?;
     let prompt_tokens = chat.prompt_tokens_estimate();
     let mut plan = plan(state, caller, &chat, &hints, prompt_tokens).map_err(early)?;
@@ -122,6 +137,7 @@ async fn handle(
     route.clone_from(&plan.route);
     let call = cache::Call {
         caller,
+        api,
         candidates: &plan.candidates,
         route: plan.route.as_deref(),
         route_header: hints.route,
@@ -138,28 +154,27 @@ async fn handle(
     if reply.outcome.went_upstream() && reply.answered.attempts > 1 {
         crate::metrics::record_failover(plan.route.as_deref());
     }
-    respond(reply, plan.explanation.as_ref(), &caller.tenant, &asked).map_err(early)
+    respond(
+        reply,
+        plan.explanation.as_ref(),
+        &caller.tenant,
+        api,
+        &asked,
+    )
+    .map_err(early)
 }
 
 /// The request body, checked and parsed into the canonical request.
-async fn read_chat(
+pub(super) async fn read_chat(
     state: &AppState,
     req: &HttpRequest,
     payload: web::Payload,
+    api: Api,
 ) -> Result<ChatRequest, GatewayError> {
     check_content_type(req)?;
-    let limits = {
-        let config = &state.board.load().config;
-        BodyLimits {
-            max_bytes: config.max_body_bytes,
-            read_timeout: config.body_read_timeout,
-            total_timeout: config.body_total_timeout,
-        }
-    };
+    let limits = BodyLimits::of(&state.board.load().config);
     let body = read_body(req, payload, &limits).await?;
-    let chat = parse_request(&body)?;
-    chat.validate()?;
-    Ok(chat)
+    edge::parse(&body, api)
 }
 
 /// The scheduler's plan for `chat` under the caller's tier and the request's hints.
@@ -248,6 +263,7 @@ fn respond(
     reply: Reply,
     explanation: Option<&Explanation>,
     tenant: &str,
+    api: Api,
     asked: &AskedParams,
 ) -> Result<HttpResponse, GatewayError> {
     let Reply {
@@ -277,10 +293,8 @@ fn respond(
             if cached.went_upstream() {
                 crate::metrics::record_usage(&answered.model, tenant, &r.usage);
             }
-            // A typical completion fits: the buffer is not regrown while it is written.
-            let mut bytes = Vec::with_capacity(1024);
-            serde_json::to_writer(&mut bytes, &r).map_err(|_| GatewayError::Internal)?;
-            resp.content_type("application/json").body(bytes)
+            resp.content_type("application/json")
+                .body(edge::answer_body(&r, api)?)
         }
         Served::Stream(sse) => resp
             .content_type("text/event-stream")
@@ -328,7 +342,7 @@ impl<'a> Hints<'a> {
 }
 
 /// JSON only; a missing content type is read as JSON (curl without -H), anything else is 415.
-fn check_content_type(req: &HttpRequest) -> Result<(), GatewayError> {
+pub(super) fn check_content_type(req: &HttpRequest) -> Result<(), GatewayError> {
     match req
         .headers()
         .get(CONTENT_TYPE)
@@ -347,7 +361,7 @@ fn check_content_type(req: &HttpRequest) -> Result<(), GatewayError> {
 }
 
 /// What a request body may cost: `[server]` `max_body_bytes` and the body timeouts.
-struct BodyLimits {
+pub(super) struct BodyLimits {
     max_bytes: usize,
     /// The longest wait for the next chunk.
     read_timeout: Duration,
@@ -355,10 +369,21 @@ struct BodyLimits {
     total_timeout: Duration,
 }
 
-/// The `code` of the 408 a stalled body is answered with (OpenAI's error shape).
+impl BodyLimits {
+    /// The limits of the running `config`.
+    pub(super) fn of(config: &crate::config::Config) -> Self {
+        Self {
+            max_bytes: config.max_body_bytes,
+            read_timeout: config.body_read_timeout,
+            total_timeout: config.body_total_timeout,
+        }
+    }
+}
+
+/// The `code` of the 408 a stalled body is answered with.
 pub const BODY_TIMEOUT_CODE: &str = "request_timeout";
 
-/// A body that stopped arriving: 408 (see [`answer`]). The connection closes after the
+/// A body that stopped arriving: 408 (`edge::error_response` sets the status). The connection closes after the
 /// answer, since the rest of its body was never read.
 fn body_timeout(limits: &BodyLimits, total: bool) -> GatewayError {
     let message = if total {
@@ -381,7 +406,7 @@ fn body_timeout(limits: &BodyLimits, total: bool) -> GatewayError {
 
 /// Reads the body, refusing (early, by Content-Length when given) anything over the
 /// size limit, and a body whose next chunk or whole takes longer than its timeouts.
-async fn read_body(
+pub(super) async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     limits: &BodyLimits,

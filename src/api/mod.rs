@@ -1,12 +1,15 @@
-//! actix-web handlers: the OpenAI-compatible API, health, and the JSON 404/405 answers.
+//! actix-web handlers: the OpenAI-compatible API, Anthropic's Messages API, health, and
+//! the JSON 404/405 answers.
 //! Shared request state lives in [`AppState`].
 
 pub mod admin;
 pub mod auth;
 pub mod chat;
 pub mod cluster;
+mod edge;
 pub mod headers;
 pub mod keys;
+pub mod messages;
 pub mod middleware;
 pub mod models;
 pub mod usage;
@@ -74,6 +77,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(chat::completions))
             .default_service(web::to(method_not_allowed)),
     )
+    .service(
+        web::resource("/v1/messages")
+            .route(web::post().to(messages::create))
+            .default_service(web::to(messages::method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/messages/count_tokens")
+            .route(web::post().to(messages::count_tokens))
+            .default_service(web::to(messages::method_not_allowed)),
+    )
+    .service(web::resource("/v1/messages/{tail:.*}").to(messages::not_found))
     .service(
         web::resource("/v1/models")
             .route(web::get().to(models::list))

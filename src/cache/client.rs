@@ -1,7 +1,9 @@
-//! One client's answer stream: canonical events through the client's own
-//! [`ChunkEncoder`] into OpenAI SSE bytes, and the client's usage ticket finished when
-//! its answer ends. Both stream paths use it alike: a relay the client reads alone
-//! (the cache bypassed) and a flight whose events several clients share.
+//! One client's answer stream: canonical events through the client's own encoder
+//! (a [`ChunkEncoder`] for OpenAI chunks, a [`MessagesEncoder`] for Anthropic's event
+//! stream: whichever API the request arrived in) into SSE bytes, and the client's
+//! usage ticket finished when its answer ends. Both stream paths use it alike: a relay
+//! the client reads alone (the cache bypassed) and a flight whose events several
+//! clients share.
 
 use actix_web::http::StatusCode;
 use bytes::{Bytes, BytesMut};
@@ -11,6 +13,8 @@ use crate::canonical::{ChatResponse, ChunkEncoder, StreamEvent, Usage};
 use crate::dispatch::Failed;
 use crate::dispatch::relay::EventSink;
 use crate::error::{ErrorBody, ErrorDetail, GatewayError, UpstreamError};
+use crate::inbound::Api;
+use crate::inbound::messages::{self, MessagesEncoder};
 use crate::usage::{CacheStatus, STATUS_CLIENT_CLOSED, Ticket};
 
 use super::answer;
@@ -52,9 +56,81 @@ impl Record {
     }
 }
 
+/// The encoder of the client's API.
+enum Encoder {
+    Chat(ChunkEncoder),
+    Messages(MessagesEncoder),
+}
+
+impl Encoder {
+    fn push(&mut self, ev: &StreamEvent, out: &mut BytesMut) {
+        match self {
+            Self::Chat(e) => e.push(ev, out),
+            Self::Messages(e) => e.push(ev, out),
+        }
+    }
+
+    fn finish(&mut self, usage: Usage, out: &mut BytesMut) {
+        match self {
+            Self::Chat(e) => e.finish(usage, out),
+            Self::Messages(e) => e.finish(usage, out),
+        }
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        match self {
+            Self::Chat(e) => e.usage(),
+            Self::Messages(e) => e.usage(),
+        }
+    }
+
+    fn is_started(&self) -> bool {
+        match self {
+            Self::Chat(e) => e.is_started(),
+            Self::Messages(e) => e.is_started(),
+        }
+    }
+
+    fn bytes_per_event(&self) -> usize {
+        match self {
+            Self::Chat(_) => ChunkEncoder::BYTES_PER_EVENT_HINT,
+            Self::Messages(_) => MessagesEncoder::BYTES_PER_EVENT_HINT,
+        }
+    }
+
+    /// The error event that ends a failed stream: `error` (`None`: the gateway is
+    /// stopping) in the client API's shape.
+    fn write_error(&self, error: Option<&GatewayError>, out: &mut BytesMut) {
+        match (self, error) {
+            (Self::Chat(_), Some(e)) => write_event(out, &e.body()),
+            (Self::Chat(_), None) => write_event(out, &shutting_down_body()),
+            (Self::Messages(_), Some(e)) => {
+                let (_, kind) = messages::error::status_and_type(e);
+                messages::error::write_event(out, kind, &e.to_string());
+            }
+            (Self::Messages(_), None) => {
+                messages::error::write_event(out, "overloaded_error", SHUTTING_DOWN);
+            }
+        }
+    }
+}
+
+const SHUTTING_DOWN: &str = "the gateway is shutting down";
+
+fn shutting_down_body() -> ErrorBody<'static> {
+    ErrorBody {
+        error: ErrorDetail {
+            message: SHUTTING_DOWN.to_owned(),
+            kind: "server_error",
+            param: None,
+            code: Some("shutting_down"),
+        },
+    }
+}
+
 /// One client's encoder and ticket. Its bytes are taken after each batch.
 pub struct ClientStream {
-    encoder: ChunkEncoder,
+    encoder: Encoder,
     record: Option<Record>,
     out: BytesMut,
     /// Characters of output sent, to estimate usage if the answer ends early.
@@ -66,15 +142,20 @@ pub struct ClientStream {
 }
 
 impl ClientStream {
-    /// A stream of `model`'s answer; `record` is finished when it ends.
+    /// A stream of `model`'s answer in `api`'s format; `record` is finished when it ends.
     pub fn new(
         model: &str,
+        api: Api,
         include_usage: bool,
         prompt_estimate: u64,
         record: Option<Record>,
     ) -> Self {
+        let encoder = match api {
+            Api::ChatCompletions => Encoder::Chat(ChunkEncoder::new(model, include_usage)),
+            Api::Messages => Encoder::Messages(MessagesEncoder::new(model, prompt_estimate)),
+        };
         Self {
-            encoder: ChunkEncoder::new(model, include_usage),
+            encoder,
             record,
             out: BytesMut::new(),
             output_chars: 0,
@@ -92,7 +173,7 @@ impl ClientStream {
     pub fn events(&mut self, events: &[StreamEvent]) {
         // Sized for the batch up front; reserved only now, not while waiting.
         self.out
-            .reserve(events.len() * ChunkEncoder::BYTES_PER_EVENT_HINT);
+            .reserve(events.len() * self.encoder.bytes_per_event());
         for ev in events {
             self.push(ev);
         }
@@ -123,11 +204,12 @@ impl ClientStream {
         }
     }
 
-    /// Ends the answer with an OpenAI-style error event (and no `[DONE]`). Before any
-    /// event, the request failed outright; after some, what was streamed is billed.
+    /// Ends the answer with an error event in the client API's shape (and no
+    /// `[DONE]` or `message_stop`). Before any event, the request failed outright;
+    /// after some, what was streamed is billed.
     pub fn failed(&mut self, f: &Failed) {
         let status = actix_web::ResponseError::status_code(&f.error).as_u16();
-        self.end_with_error(&f.error.body(), status, f.attempts);
+        self.end_with_error(Some(&f.error), status, f.attempts);
     }
 
     /// The gateway is stopping: ends the answer with an error event saying so (and no
@@ -138,19 +220,11 @@ impl ClientStream {
             return;
         }
         let attempts = self.record.as_ref().map_or(0, |r| r.head.attempts);
-        let body = ErrorBody {
-            error: ErrorDetail {
-                message: "the gateway is shutting down".to_owned(),
-                kind: "server_error",
-                param: None,
-                code: Some("shutting_down"),
-            },
-        };
-        self.end_with_error(&body, StatusCode::SERVICE_UNAVAILABLE.as_u16(), attempts);
+        self.end_with_error(None, StatusCode::SERVICE_UNAVAILABLE.as_u16(), attempts);
     }
 
-    fn end_with_error(&mut self, body: &ErrorBody, status: u16, attempts: u32) {
-        write_event(&mut self.out, body);
+    fn end_with_error(&mut self, error: Option<&GatewayError>, status: u16, attempts: u32) {
+        self.encoder.write_error(error, &mut self.out);
         self.ended = true;
         let Some(rec) = self.record.take() else {
             return;

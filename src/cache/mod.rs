@@ -45,6 +45,7 @@ use crate::config::{CacheConfig, CacheMode, Config, ModelConfig};
 use crate::dispatch::relay::RelayStream;
 use crate::dispatch::{Answered, Dispatcher, Failed, Outcome, RunOptions};
 use crate::error::{ErrorClass, GatewayError, UpstreamError};
+use crate::inbound::Api;
 use crate::usage::{CacheStatus, Caller, Ticket};
 use client::{ClientStream, Record};
 pub use directive::Directive;
@@ -75,6 +76,8 @@ pub struct Reply {
 /// One request as the cache sees it.
 pub struct Call<'a> {
     pub caller: &'a Caller,
+    /// The client API the request arrived in: which encoder writes its stream.
+    pub api: Api,
     pub chat: ChatRequest,
     pub candidates: &'a [Arc<ModelConfig>],
     /// The route the planner resolved, if any.
@@ -211,7 +214,7 @@ impl Cache {
         let key = Key::new(&call.caller.tenant, target, &call.chat);
         let (sub, status, lead) = self.join(&key, cacheable);
         crate::metrics::record_cache_event(status.as_str());
-        let wants = Wants::of(&call.chat);
+        let wants = Wants::of(&call.chat, call.api);
         if let Some(flight) = lead {
             let entry = Entry {
                 shared: self.shared.clone(),
@@ -271,13 +274,15 @@ impl Cache {
 struct Wants {
     stream: bool,
     include_usage: bool,
+    api: Api,
 }
 
 impl Wants {
-    fn of(chat: &ChatRequest) -> Self {
+    fn of(chat: &ChatRequest, api: Api) -> Self {
         Self {
             stream: chat.stream,
             include_usage: chat.include_usage(),
+            api,
         }
     }
 }
@@ -360,6 +365,7 @@ async fn bypass(
         Outcome::Stream(relay) => {
             let client = ClientStream::new(
                 &answered.model.name,
+                call.api,
                 call.chat.include_usage(),
                 call.prompt_tokens,
                 record,
@@ -413,7 +419,13 @@ async fn answer_from(
         status,
         head: head.clone(),
     });
-    let client = ClientStream::new(&head.model.name, wants.include_usage, prompt_tokens, record);
+    let client = ClientStream::new(
+        &head.model.name,
+        wants.api,
+        wants.include_usage,
+        prompt_tokens,
+        record,
+    );
     Ok(reply(
         Served::Stream(Box::pin(flight_sse(sub, client, shutdown.stopping()))),
         head,

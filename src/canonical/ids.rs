@@ -1,29 +1,33 @@
-//! Identifiers the gateway mints: completion ids, tool-call ids, request ids.
+//! Identifiers the gateway mints: completion and message ids, tool-call ids, request ids.
 
 use rand::distr::{Alphanumeric, SampleString};
 
+/// `prefix` followed by `n` random alphanumerics.
+fn prefixed(prefix: &str, n: usize) -> String {
+    let mut id = String::with_capacity(prefix.len() + n);
+    id.push_str(prefix);
+    Alphanumeric.append_string(&mut rand::rng(), &mut id, n);
+    id
+}
+
 /// `chatcmpl-` followed by 24 random alphanumerics, as OpenAI formats completion ids.
 pub fn completion_id() -> String {
-    let mut id = String::with_capacity(33);
-    id.push_str("chatcmpl-");
-    Alphanumeric.append_string(&mut rand::rng(), &mut id, 24);
-    id
+    prefixed("chatcmpl-", 24)
+}
+
+/// `msg_` followed by 24 random alphanumerics, as Anthropic formats message ids.
+pub fn message_id() -> String {
+    prefixed("msg_", 24)
 }
 
 /// `call_` followed by 24 random alphanumerics, for providers that return no call id.
 pub fn tool_call_id() -> String {
-    let mut id = String::with_capacity(29);
-    id.push_str("call_");
-    Alphanumeric.append_string(&mut rand::rng(), &mut id, 24);
-    id
+    prefixed("call_", 24)
 }
 
 /// A request id for logs and the `x-request-id` header.
 pub fn request_id() -> String {
-    let mut id = String::with_capacity(20);
-    id.push_str("req_");
-    Alphanumeric.append_string(&mut rand::rng(), &mut id, 16);
-    id
+    prefixed("req_", 16)
 }
 
 /// Seconds since the Unix epoch, for `created` fields.

@@ -21,6 +21,8 @@ pub struct Accepts {
     pub user: bool,
     pub parallel_tool_calls: bool,
     pub reasoning_effort: bool,
+    /// `top_k` (not an OpenAI parameter: Anthropic, Gemini, Qwen, vLLM and the like).
+    pub top_k: bool,
     /// Which keys of [`ChatRequest::extra`] are forwarded.
     pub extra: ExtraParams,
 }
@@ -36,6 +38,7 @@ impl Accepts {
         user: true,
         parallel_tool_calls: true,
         reasoning_effort: true,
+        top_k: false,
         extra: ExtraParams::Only(OPENAI_EXTRA_PARAMS),
     };
 }
@@ -84,7 +87,7 @@ type Switch = fn(&Accepts) -> bool;
 
 /// The optional parameters of the reference that providers differ on, in its order,
 /// with the [`Accepts`] switch that lets each through.
-const KNOWN: [(&str, Switch); 10] = [
+const KNOWN: [(&str, Switch); 11] = [
     ("seed", |a| a.seed),
     ("presence_penalty", |a| a.penalties),
     ("frequency_penalty", |a| a.penalties),
@@ -95,6 +98,7 @@ const KNOWN: [(&str, Switch); 10] = [
     ("user", |a| a.user),
     ("parallel_tool_calls", |a| a.parallel_tool_calls),
     ("reasoning_effort", |a| a.reasoning_effort),
+    ("top_k", |a| a.top_k),
 ];
 
 /// The optional parameters one request set: a bit per [`KNOWN`] entry and the keys
@@ -124,6 +128,7 @@ impl AskedParams {
             req.user.is_some(),
             req.parallel_tool_calls.is_some(),
             req.reasoning_effort.is_some(),
+            req.top_k.is_some(),
         ];
         let known = set
             .iter()
@@ -182,6 +187,7 @@ mod tests {
         user: false,
         parallel_tool_calls: false,
         reasoning_effort: false,
+        top_k: false,
         extra: ExtraParams::None,
     };
 

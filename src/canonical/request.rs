@@ -29,6 +29,10 @@ pub struct ChatRequest {
     pub temperature: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
+    /// Sample from the `k` likeliest tokens only (Anthropic `top_k`, Gemini `topK`);
+    /// OpenAI-family providers have no such parameter and do not get it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u32>,
     /// Only 1 is supported; anything else is rejected with a 400.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n: Option<u32>,
@@ -325,13 +329,20 @@ pub struct JsonSchemaFormat {
 
 /// Parses a request body, naming the offending field on failure.
 pub fn parse_request(body: &[u8]) -> Result<ChatRequest, GatewayError> {
+    parse_json(body)
+}
+
+/// Parses a JSON object body into any client API's request type (Chat Completions
+/// here, Anthropic Messages in `crate::inbound`), naming the offending field on failure
+/// and refusing bodies that nest too deep.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, GatewayError> {
     if let Some(err) = not_an_object(body) {
         return Err(err);
     }
     super::nesting::check(body)?;
     // Plain serde_json first: tracking the field path costs on every request, and only
     // a body that fails needs it for its error message.
-    serde_json::from_slice(body).map_err(|first| explain_parse_error(body, first))
+    serde_json::from_slice(body).map_err(|first| explain_parse_error::<T>(body, first))
 }
 
 /// The 400 for a body that is JSON but not an object. serde reads a struct from an
@@ -354,9 +365,12 @@ fn not_an_object(body: &[u8]) -> Option<GatewayError> {
 }
 
 /// The 400 for a body that did not parse, naming the offending field when there is one.
-fn explain_parse_error(body: &[u8], first: serde_json::Error) -> GatewayError {
+fn explain_parse_error<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    first: serde_json::Error,
+) -> GatewayError {
     let de = &mut serde_json::Deserializer::from_slice(body);
-    match serde_path_to_error::deserialize::<_, ChatRequest>(de) {
+    match serde_path_to_error::deserialize::<_, T>(de) {
         // The path-tracking parse stops after the value; what failed is what follows it.
         Ok(_) => GatewayError::InvalidRequest {
             message: format!("we could not parse the JSON body of your request: {first}"),
@@ -426,7 +440,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             req.extra,
-            *json!({"top_k": 40, "chat_template_kwargs": {"x": [1, 2]}})
+            *json!({"chat_template_kwargs": {"x": [1, 2]}})
                 .as_object()
                 .unwrap()
         );

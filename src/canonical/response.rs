@@ -11,6 +11,9 @@ use super::usage::Usage;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FinishReason {
     Stop,
+    /// One of the request's stop sequences matched (Anthropic says so; OpenAI-family
+    /// providers report it as a plain `stop`).
+    StopSequence,
     Length,
     ToolCalls,
     ContentFilter,
@@ -20,7 +23,7 @@ impl FinishReason {
     /// The OpenAI wire value.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Stop => "stop",
+            Self::Stop | Self::StopSequence => "stop",
             Self::Length => "length",
             Self::ToolCalls => "tool_calls",
             Self::ContentFilter => "content_filter",

@@ -495,7 +495,7 @@ impl<'p> Run<'p> {
                 if all_skipped
                     && last.as_ref().is_none_or(|e| e.class == ErrorClass::RateLimited) =>
             {
-                GatewayError::RateLimited {
+                GatewayError::Saturated {
                     message: "every candidate provider is at its rate limit; retry after the indicated time".to_owned(),
                     retry_after: Some(free_in.max(Duration::from_secs(1))),
                 }
@@ -505,7 +505,7 @@ impl<'p> Run<'p> {
                 "no answer within the request deadline",
             )),
             (_, Some(e)) => e.into(),
-            (Some(free_in), None) => GatewayError::RateLimited {
+            (Some(free_in), None) => GatewayError::Saturated {
                 message: "every candidate provider is at its rate limit; retry after the indicated time".to_owned(),
                 retry_after: Some(free_in.max(Duration::from_secs(1))),
             },

@@ -83,8 +83,8 @@ pub const FAMILIES: &[Family] = &[
     family(
         "switchyard_requests_total",
         Counter,
-        &["provider", "model", "route", "status_class"],
-        "Client chat requests answered, by answering provider and model (- if none), configured route (- if none) and status class (2xx, 4xx, 5xx)",
+        &["provider", "model", "route", "api", "status_class"],
+        "Client chat requests answered, by answering provider and model (- if none), configured route (- if none), the client API it arrived in (openai-chat, anthropic-messages) and status class (2xx, 4xx, 5xx)",
     ),
     family(
         "switchyard_request_duration_seconds",

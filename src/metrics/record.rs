@@ -17,16 +17,24 @@ use crate::error::ErrorClass;
 /// The label value for "none": a request no provider answered, or no route.
 pub const NONE: &str = "-";
 
-/// Records one answered client request: `route` is the configured route it resolved to.
+/// Records one answered client request: `route` is the configured route it resolved to,
+/// `api` the client API it arrived in (`crate::inbound::Api::as_str`).
 /// Provider and model are those the response's `x-switchyard-*` headers name (set from
 /// the config), so the response cache's answers count under the model that made them.
-pub fn record_request(provider: &str, model: &str, route: Option<&str>, status: u16) {
+pub fn record_request(
+    provider: &str,
+    model: &str,
+    route: Option<&str>,
+    api: &'static str,
+    status: u16,
+) {
     count(
         "switchyard_requests_total",
         &[
             ("provider", provider),
             ("model", model),
             ("route", route.unwrap_or(NONE)),
+            ("api", api),
             ("status_class", status_class(status)),
         ],
         1,

@@ -139,7 +139,7 @@ impl<'a, F: Fn(usize) -> u32> Assessor<'a, F> {
         let GatewayError::Unavailable { retry_after, .. } = self.unavailable() else {
             return self.unavailable();
         };
-        GatewayError::RateLimited {
+        GatewayError::Saturated {
             message: format!(
                 "every candidate for '{}' is rate limited by its provider; retry after the indicated time",
                 self.req.target

@@ -31,6 +31,8 @@ pub(super) struct WireRequest<'a> {
     temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_k: Option<u32>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<WireTool<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -205,6 +207,7 @@ pub(super) fn wire_request<'a>(
             .map(|t| t.clamp(0.0, 1.0))
             .filter(|_| sampling),
         top_p: req.top_p.filter(|_| sampling),
+        top_k: req.top_k.filter(|_| sampling),
         tool_choice: tool_choice(req, !tools.is_empty()),
         tools,
         output_config: json_schema.map(|schema| WireOutputConfig {
@@ -454,5 +457,6 @@ pub(super) const ACCEPTS: Accepts = Accepts {
     user: true,
     parallel_tool_calls: true,
     reasoning_effort: true,
+    top_k: true,
     extra: ExtraParams::None,
 };

@@ -251,7 +251,7 @@ fn refusal_without_blocks_is_content_filter_with_null_content() {
 fn stop_reasons_follow_the_normalisation_table() {
     for (reason, want) in [
         ("end_turn", FinishReason::Stop),
-        ("stop_sequence", FinishReason::Stop),
+        ("stop_sequence", FinishReason::StopSequence),
         ("pause_turn", FinishReason::Stop),
         ("max_tokens", FinishReason::Length),
         ("model_context_window_exceeded", FinishReason::Length),
@@ -260,6 +260,20 @@ fn stop_reasons_follow_the_normalisation_table() {
         ("something_new", FinishReason::Stop),
     ] {
         assert_eq!(finish_reason(reason), want, "{reason}");
+        // OpenAI clients read a matched stop sequence as a plain stop.
+        assert_eq!(
+            want.as_str() == "stop",
+            want == FinishReason::Stop || want == FinishReason::StopSequence
+        );
+    }
+    for reason in [
+        "end_turn",
+        "stop_sequence",
+        "max_tokens",
+        "tool_use",
+        "refusal",
+    ] {
+        assert_eq!(super::stop_reason(finish_reason(reason)), reason);
     }
 }
 

@@ -149,6 +149,8 @@ struct WireGenerationConfig<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     top_p: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    top_k: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     max_output_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stop_sequences: Option<&'a [String]>,
@@ -172,6 +174,7 @@ impl WireGenerationConfig<'_> {
     fn is_empty(&self) -> bool {
         self.temperature.is_none()
             && self.top_p.is_none()
+            && self.top_k.is_none()
             && self.max_output_tokens.is_none()
             && self.stop_sequences.is_none()
             && self.seed.is_none()
@@ -293,6 +296,7 @@ fn generation_config<'a>(req: &'a ChatRequest, upstream_model: &str) -> WireGene
     WireGenerationConfig {
         temperature: req.temperature,
         top_p: req.top_p,
+        top_k: req.top_k,
         max_output_tokens: req.max_output_tokens(),
         stop_sequences: req.stop.as_ref().map(|s| s.as_slice()),
         seed: req.seed,
@@ -485,5 +489,6 @@ pub(super) const ACCEPTS: Accepts = Accepts {
     user: false,
     parallel_tool_calls: false,
     reasoning_effort: true,
+    top_k: true,
     extra: ExtraParams::None,
 };

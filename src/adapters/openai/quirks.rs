@@ -97,6 +97,7 @@ pub const COMPATIBLE_QUIRKS: Quirks = Quirks {
     accepts: Accepts {
         service_tier: false,
         reasoning_effort: false,
+        top_k: true,
         extra: ExtraParams::All,
         ..Accepts::OPENAI
     },

@@ -67,6 +67,8 @@ pub(super) struct WireRequest<'a> {
     logit_bias: Option<&'a serde_json::Map<String, Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     service_tier: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_k: Option<u32>,
     /// The request's extra keys this provider takes, after the typed fields.
     #[serde(flatten)]
     extra: Extra<'a>,
@@ -198,6 +200,7 @@ pub(super) fn wire_request<'a>(
         top_logprobs: req.top_logprobs.filter(|_| a.logprobs),
         logit_bias: req.logit_bias.as_ref().filter(|_| a.logit_bias),
         service_tier: req.service_tier.as_deref().filter(|_| a.service_tier),
+        top_k: req.top_k.filter(|_| a.top_k),
     }
 }
 
@@ -392,7 +395,7 @@ mod tests {
         // Known parameters in reference order, then extra keys sorted.
         assert_eq!(
             dropped(ProviderKind::Openai),
-            ["frobnicate", "safe_prompt", "top_k"]
+            ["top_k", "frobnicate", "safe_prompt"]
         );
         assert_eq!(
             dropped(ProviderKind::Mistral),
@@ -402,9 +405,9 @@ mod tests {
                 "logit_bias",
                 "service_tier",
                 "user",
+                "top_k",
                 "frobnicate",
-                "store",
-                "top_k"
+                "store"
             ]
         );
         assert_eq!(
@@ -412,10 +415,10 @@ mod tests {
             [
                 "logit_bias",
                 "service_tier",
+                "top_k",
                 "frobnicate",
                 "safe_prompt",
-                "store",
-                "top_k"
+                "store"
             ]
         );
         assert_eq!(
