@@ -52,6 +52,7 @@ fn fill(conn: &mut Connection) {
             status: 200,
             attempts: 1,
             cache: CacheStatus::None,
+            api: "openai-chat",
             ended: Instant::now(),
         });
         if batch.len() == BATCH {

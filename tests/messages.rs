@@ -310,3 +310,46 @@ async fn the_cache_serves_an_openai_answer_to_an_anthropic_client_in_its_shape()
     assert!(raw.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
     assert_eq!(env.upstream_requests("openai").await, 1);
 }
+
+#[actix_web::test]
+async fn usage_records_name_the_client_api_each_request_arrived_in() {
+    let env = TestEnv::start(demo_config()).await;
+    let (status, _, body) = message(&env, says(CLAUDE, "billed as messages")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = env.chat(common::user_says(OPENAI, "billed as chat")).await;
+    assert_eq!(status, 200, "{body}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, _, page) = send_json(
+            env.client
+                .get(env.url("/v1/usage/records?limit=100"))
+                .bearer_auth("switchyard-admin-demo"),
+        )
+        .await;
+        assert_eq!(status, 200, "{page}");
+        let apis: Vec<(String, String)> = page["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                (
+                    r["model"].as_str().unwrap_or("").to_owned(),
+                    r["api"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        if apis.len() >= 2 {
+            assert!(
+                apis.contains(&(CLAUDE.into(), "anthropic-messages".into())),
+                "{apis:?}"
+            );
+            assert!(
+                apis.contains(&(OPENAI.into(), "openai-chat".into())),
+                "{apis:?}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "records: {page}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -48,6 +48,7 @@ fn record(i: usize, tenants: &[Arc<str>], keys: &[Arc<str>]) -> UsageRecord {
         status: if i.is_multiple_of(40) { 502 } else { 200 },
         attempts: 1,
         cache: CacheStatus::None,
+        api: "openai-chat",
         ended: Instant::now(),
     }
 }

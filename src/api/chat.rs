@@ -60,6 +60,9 @@ pub(super) async fn serve(
     // Finished exactly once: below on failure, by the cache or the stream relay on an
     // answer, or by its Drop if the client hangs up.
     let mut ticket = Some(state.usage.ticket(&caller, request_id));
+    if let Some(t) = ticket.as_mut() {
+        t.set_api(api.as_str());
+    }
     let result = match state.usage.admit(&caller) {
         Ok(()) => {
             let request = Request {

@@ -130,6 +130,7 @@ impl Accounting {
             started: Instant::now(),
             ttft: None,
             cache: CacheStatus::None,
+            api: record::DEFAULT_API,
             done: false,
         }
     }
@@ -190,6 +191,8 @@ pub struct Ticket {
     /// From the request's arrival to the first event its client was sent (streams).
     ttft: Option<Duration>,
     cache: CacheStatus,
+    /// The client API the request arrived in (`openai-chat`, `anthropic-messages`).
+    api: &'static str,
     done: bool,
 }
 
@@ -197,6 +200,11 @@ impl Ticket {
     /// The tenant the request is billed to (the cache keys its entries by it).
     pub fn tenant(&self) -> &Arc<str> {
         &self.tenant
+    }
+
+    /// The client API the request arrived in, as the metrics label it.
+    pub fn set_api(&mut self, api: &'static str) {
+        self.api = api;
     }
 
     /// The route the plan came from.
@@ -284,6 +292,7 @@ impl Ticket {
             status,
             attempts: self.attempts,
             cache: self.cache,
+            api: self.api,
             ended: Instant::now(),
         };
         self.accounting.submit(record);

@@ -354,7 +354,7 @@ pub fn records(
     let sql = format!(
         "SELECT seq, id, request_id, ts_ms, tenant, key_id, route, provider, model, prompt_tokens, \
          completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, estimated, \
-         cost_usd, saving_usd, latency_ms, ttft_ms, status, attempts, cache FROM usage_records \
+         cost_usd, saving_usd, latency_ms, ttft_ms, status, attempts, cache, api FROM usage_records \
          WHERE {w} AND seq > ?{a} ORDER BY seq LIMIT ?{l}"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -385,6 +385,7 @@ pub fn records(
                 status: r.get(19)?,
                 attempts: r.get(20)?,
                 cache: parse_cache(&r.get::<_, String>(21)?),
+                api: super::record::api_label(&r.get::<_, String>(22)?),
                 ended: std::time::Instant::now(),
             },
         ))
@@ -438,6 +439,7 @@ mod tests {
             status: 200,
             attempts: 1,
             cache: CacheStatus::None,
+            api: "openai-chat",
             ended: std::time::Instant::now(),
         }
     }

@@ -44,6 +44,18 @@ impl CacheStatus {
     }
 }
 
+/// The client API of records from before it was recorded, and the default.
+pub const DEFAULT_API: &str = "openai-chat";
+
+/// The `'static` label for a stored API name (unknown names read as the default).
+pub fn api_label(stored: &str) -> &'static str {
+    match stored {
+        "anthropic-messages" => "anthropic-messages",
+        "openai-responses" => "openai-responses",
+        _ => DEFAULT_API,
+    }
+}
+
 /// One request's usage, as stored in the ledger and returned by
 /// `GET /v1/usage/records`. Token counts follow OpenAI's convention:
 /// `prompt_tokens` includes cached and cache-write tokens, `completion_tokens`
@@ -84,6 +96,8 @@ pub struct UsageRecord {
     /// Upstream attempts made.
     pub attempts: u32,
     pub cache: CacheStatus,
+    /// The client API the request arrived in: `openai-chat` or `anthropic-messages`.
+    pub api: &'static str,
     /// When the record was handed to the ledger, for the write-lag metric.
     #[serde(skip)]
     pub ended: Instant,

@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS usage_records (
     ttft_ms INTEGER,
     status INTEGER NOT NULL,
     attempts INTEGER NOT NULL,
-    cache TEXT NOT NULL
+    cache TEXT NOT NULL,
+    api TEXT NOT NULL DEFAULT 'openai-chat'
 );
 CREATE INDEX IF NOT EXISTS usage_records_ts ON usage_records (ts_ms);
 CREATE INDEX IF NOT EXISTS usage_records_tenant_ts ON usage_records (tenant, ts_ms);
@@ -98,7 +99,22 @@ pub fn open_writer(path: &Path) -> Result<Connection, UsageError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.execute_batch(SCHEMA)?;
+    add_api_column(&conn)?;
     Ok(conn)
+}
+
+/// Ledgers written before records named their client API get the column, every old
+/// record reading as `openai-chat` (the only API there was).
+fn add_api_column(conn: &Connection) -> Result<(), UsageError> {
+    let has: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('usage_records') WHERE name = 'api'")?
+        .exists([])?;
+    if !has {
+        conn.execute_batch(
+            "ALTER TABLE usage_records ADD COLUMN api TEXT NOT NULL DEFAULT 'openai-chat'",
+        )?;
+    }
+    Ok(())
 }
 
 /// Opens a read-only connection (for queries, never on an async worker).
@@ -125,8 +141,8 @@ type HourSums = [f64; 11];
 const INSERT_RECORD: &str = "INSERT OR IGNORE INTO usage_records (id, request_id, ts_ms, tenant, \
      key_id, route, provider, model, prompt_tokens, completion_tokens, cached_tokens, \
      cache_write_tokens, reasoning_tokens, estimated, cost_usd, saving_usd, latency_ms, ttft_ms, \
-     status, attempts, cache) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
-     ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)";
+     status, attempts, cache, api) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
+     ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)";
 
 const UPSERT_HOURLY: &str = "INSERT INTO usage_hourly (hour_ms, tenant, key_id, route, provider, \
      model, requests, errors, estimated, cache_hits, prompt_tokens, completion_tokens, \
@@ -183,6 +199,7 @@ fn insert_records<'r>(
             r.status,
             r.attempts,
             r.cache.as_str(),
+            r.api,
         ])?;
         if new == 0 {
             continue;
@@ -269,4 +286,40 @@ pub fn spend_since(
     )?;
     let rows = stmt.query_map([since_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod api_column_tests {
+    use super::*;
+
+    #[test]
+    fn a_ledger_from_before_the_api_column_gets_it_and_old_records_read_as_chat() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            let old = SCHEMA.replace(",\n    api TEXT NOT NULL DEFAULT 'openai-chat'", "");
+            assert!(!old.contains("api TEXT"));
+            conn.execute_batch(&old).unwrap();
+            conn.execute(
+                "INSERT INTO usage_records (id, request_id, ts_ms, tenant, key_id, provider, model, \
+                 prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, \
+                 reasoning_tokens, estimated, cost_usd, saving_usd, latency_ms, status, attempts, \
+                 cache) VALUES ('r1', 'q1', 1, 't', 'k', 'openai', 'm', 1, 1, 0, 0, 0, 0, 0.0, 0.0, \
+                 1, 200, 1, 'miss')",
+                [],
+            )
+            .unwrap();
+        }
+        let conn = open_writer(&path).unwrap();
+        let api: String = conn
+            .query_row("SELECT api FROM usage_records WHERE id = 'r1'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(api, "openai-chat");
+        // Opening again finds the column and leaves it alone.
+        drop(conn);
+        open_writer(&path).unwrap();
+    }
 }
