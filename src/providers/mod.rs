@@ -10,6 +10,7 @@ pub mod health;
 pub mod keys;
 pub mod limiter;
 pub mod ratelimit_headers;
+pub mod state;
 pub mod window;
 
 use std::sync::Arc;

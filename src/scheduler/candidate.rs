@@ -94,6 +94,7 @@ impl<'a, F: Fn(usize) -> u32> Assessor<'a, F> {
         in_flight: &'a F,
         candidates: &'a [Arc<ModelConfig>],
         default_output_tokens: u64,
+        now: Instant,
     ) -> Self {
         Self {
             snap,
@@ -101,7 +102,7 @@ impl<'a, F: Fn(usize) -> u32> Assessor<'a, F> {
             candidates,
             in_flight,
             learned_output: learned_output(snap, candidates, default_output_tokens),
-            now: Instant::now(),
+            now,
         }
     }
 

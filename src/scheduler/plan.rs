@@ -10,6 +10,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use tokio::time::Instant;
+
 use super::actor::Snapshot;
 use super::candidate::{self, Assessor, Excluded, Exclusion};
 pub use super::explain::{Decision, Explained, Explanation};
@@ -214,7 +216,7 @@ impl Planner {
             .map(|r| r.route.as_str())
     }
 
-    /// Plans a request. `in_flight(provider index)` reads live load.
+    /// Plans a request now. `in_flight(provider index)` reads live load.
     pub fn plan(
         &self,
         snap: &Snapshot,
@@ -222,10 +224,23 @@ impl Planner {
         req: &PlanRequest<'_>,
         draws: Draws,
     ) -> Result<Plan, GatewayError> {
+        self.plan_at(snap, in_flight, req, draws, Instant::now())
+    }
+
+    /// Plans a request as of `now` (back-offs end and estimates age against it; the
+    /// routing benchmark passes its virtual clock).
+    pub fn plan_at(
+        &self,
+        snap: &Snapshot,
+        in_flight: impl Fn(usize) -> u32,
+        req: &PlanRequest<'_>,
+        draws: Draws,
+        now: Instant,
+    ) -> Result<Plan, GatewayError> {
         let pool = match self.resolve(req)? {
             Target::Pool(pool) => pool,
             // Pinned to one provider: no fallbacks.
-            Target::Pinned(m) => return self.plan_pinned(snap, m, &in_flight, req),
+            Target::Pinned(m) => return self.plan_pinned(snap, m, &in_flight, req, now),
         };
         let weights = snap
             .weights
@@ -236,6 +251,7 @@ impl Planner {
             &in_flight,
             pool.candidates,
             self.settings.default_output_tokens,
+            now,
         );
         let mut ranked = self.rank(&assessor, &weights, draws);
         let plan = with_fallbacks(&assessor, &pool, &mut ranked);
@@ -396,6 +412,7 @@ impl Planner {
         m: &Arc<ModelConfig>,
         in_flight: &impl Fn(usize) -> u32,
         req: &PlanRequest<'_>,
+        now: Instant,
     ) -> Result<Plan, GatewayError> {
         let one = std::slice::from_ref(m);
         let assessor = Assessor::new(
@@ -404,6 +421,7 @@ impl Planner {
             in_flight,
             one,
             self.settings.default_output_tokens,
+            now,
         );
         let (input, excluded) = assessor.assess(m);
         if let Some(why) = excluded {
