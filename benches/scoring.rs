@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use switchyard::config::Config;
-use switchyard::providers::health::{ModelHealth, ProviderHealth};
+use switchyard::providers::health::{Load, ModelHealth, ProviderHealth};
 use switchyard::providers::window::Percentiles;
 use switchyard::scheduler::actor::{Snapshot, WeightTable};
 use switchyard::scheduler::{Draws, PlanRequest, Planner};
@@ -79,7 +79,12 @@ fn bench(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter(|| {
                 let plan = planner
-                    .plan(black_box(&snap), |_| 3, black_box(&req), Draws::random())
+                    .plan(
+                        black_box(&snap),
+                        |_| Load::fresh(3),
+                        black_box(&req),
+                        Draws::random(),
+                    )
                     .expect("plan");
                 black_box(plan.candidates.len())
             })

@@ -17,8 +17,10 @@ use switchyard::config::weights::Weights;
 
 use super::market::{self, Phase};
 
-/// The fixed latency reference, ms: about the steady-state optimum's whole answer.
-pub const LATENCY_REFERENCE_MS: f64 = 2000.0;
+/// The fixed latency reference, ms: the scheduler's default
+/// (`scheduler.latency_reference_ms`), about the steady-state optimum's whole answer.
+pub const LATENCY_REFERENCE_MS: f64 =
+    switchyard::config::scheduler::DEFAULT_LATENCY_REFERENCE_MS as f64;
 
 /// What the objective knows about a request.
 #[derive(Debug, Clone, Copy)]

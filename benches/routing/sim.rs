@@ -14,7 +14,7 @@ use std::time::Duration;
 use switchyard::config::Config;
 use switchyard::config::weights::Weights;
 use switchyard::error::ErrorClass;
-use switchyard::providers::health::{AttemptOutcome, ModelHealth, ProviderHealth};
+use switchyard::providers::health::{AttemptOutcome, Load, ModelHealth, ProviderHealth};
 use switchyard::providers::state::ProviderState;
 use switchyard::scheduler::actor::{Snapshot, WeightTable};
 use switchyard::scheduler::{Draws, PlanRequest, Planner};
@@ -102,6 +102,8 @@ pub struct Sim {
     models: Vec<ModelHealth>,
     dirty: [bool; 4],
     in_flight: Vec<u32>,
+    /// Start times of the attempts in flight, summed per provider, s.
+    started_sum: Vec<f64>,
     weights: WeightTable,
     config: Arc<Config>,
     planner: Arc<Planner>,
@@ -154,6 +156,7 @@ impl Sim {
             models: vec![ModelHealth::default(); config.models.len()],
             dirty: [false; 4],
             in_flight: vec![0; config.providers.len()],
+            started_sum: vec![0.0; config.providers.len()],
             snap: Arc::new(snapshot_of((&config, &planner), &weights, &[], &[], 0)),
             weights,
             config,
@@ -304,11 +307,16 @@ impl Sim {
             explore: self.rng.f64(),
             pick: self.rng.f64(),
         };
-        let in_flight = &self.in_flight;
-        let planned =
-            self.snap
-                .planner
-                .plan_at(&self.snap, |p| in_flight[p], &req, draws, self.at(t));
+        let (in_flight, started) = (&self.in_flight, &self.started_sum);
+        let now_s = t as f64 / 1e6;
+        let load = |p: usize| Load {
+            requests: in_flight[p],
+            age_ms_sum: (f64::from(in_flight[p]) * now_s - started[p]).max(0.0) * 1000.0,
+        };
+        let planned = self
+            .snap
+            .planner
+            .plan_at(&self.snap, load, &req, draws, self.at(t));
         let Ok(plan) = planned else {
             return (Vec::new(), false);
         };
@@ -344,6 +352,7 @@ impl Sim {
             ..outcome
         };
         self.in_flight[self.ids[cand].1] += 1;
+        self.started_sum[self.ids[cand].1] += t as f64 / 1e6;
         self.push(
             t + us(ms / 1000.0),
             Ev::Done {
@@ -358,10 +367,13 @@ impl Sim {
     fn done(&mut self, t: u64, req: usize, cand: usize, started: u64, o: AttemptOutcome) {
         let provider = self.ids[cand].1;
         self.in_flight[provider] -= 1;
+        self.started_sum[provider] -= started as f64 / 1e6;
         let now = self.at(t);
         let r = self.states[provider].record(&o, now);
         self.dirty[cand] = true;
-        if r.transition.is_some() || r.backoff.is_some() {
+        // As the provider actor: a failure, a circuit move or a back-off is published
+        // at once, a success with the next tick.
+        if r.transition.is_some() || r.backoff.is_some() || o.error.is_some() {
             self.publish(cand, t);
         }
         let p = &self.pending[req];

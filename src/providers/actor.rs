@@ -246,7 +246,8 @@ impl ProviderActor {
             self.publish();
         }
         self.dirty = true;
-        if r.transition.is_some() {
+        // A failure moves the estimates the scheduler leaves a provider by: at once.
+        if r.transition.is_some() || o.error.is_some() {
             self.log_transition(r.transition);
             self.publish();
         }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::breaker::{Breaker, CircuitState, Transition};
+use super::estimate::Estimate;
 use super::health::{AttemptOutcome, HeartbeatHealth, ModelHealth, ProviderHealth};
 use super::window::{Sample, WINDOWS_KEPT, Window};
 use crate::config::{HealthConfig, ModelConfig};
@@ -32,6 +33,8 @@ pub struct ProviderState {
     /// `ModelConfig::index` of each model, in the order of `windows`.
     models: Vec<usize>,
     windows: Vec<Window>,
+    /// The decayed estimates of each model, in the order of `windows`.
+    estimates: Vec<Estimate>,
     /// All of the provider's outcomes, for its error rate.
     all: Window,
     heartbeats: Window,
@@ -51,6 +54,7 @@ impl ProviderState {
                 .iter()
                 .map(|_| Window::new(cfg.latency_window, now))
                 .collect(),
+            estimates: vec![Estimate::new(cfg.estimate_half_life); models.len()],
             all: Window::new(cfg.latency_window, now),
             heartbeats: Window::new(cfg.latency_window, now),
             heartbeat_failures: 0,
@@ -98,6 +102,8 @@ impl ProviderState {
             output_tokens: o.output_tokens,
         };
         self.windows[pos].record(now, sample);
+        let ok = o.error.is_none().then_some((o.latency, o.ttft));
+        self.estimates[pos].observe(now, ok);
         self.all.record(now, sample);
         let transition = match o.error {
             None => self.breaker.on_success(),
@@ -199,8 +205,8 @@ impl ProviderState {
         let models = self
             .models
             .iter()
-            .zip(&self.windows)
-            .map(|(&index, w)| {
+            .zip(self.windows.iter().zip(&self.estimates))
+            .map(|(&index, (w, estimate))| {
                 let s = w.summary(now, span);
                 let long = w.summary(now, span * WINDOWS_KEPT);
                 let health = ModelHealth {
@@ -212,6 +218,7 @@ impl ProviderState {
                     error_rate: s.error_rate(),
                     avg_output_tokens: long.avg_output_tokens,
                     last_sample: w.last_sample(),
+                    estimate: *estimate,
                 };
                 (index, health)
             })
