@@ -2,7 +2,8 @@
 //! through the real planner, scores and provider state on a virtual clock, judged by
 //! the scheduler's own objective against an oracle and three static policies.
 //!
-//! `cargo bench --bench routing [-- --seed N --out DIR]` writes `DIR/requests.csv`
+//! `cargo bench --bench routing [-- --seed N --out DIR --set TOML]` (`--set` puts
+//! config ahead of the market's, e.g. `'[health]\nestimate_half_life_ms = 3000'`) writes `DIR/requests.csv`
 //! (every request), `DIR/summary.json` (the figures, overall and per phase) and
 //! `DIR/share.png` + `DIR/share.svg` (traffic share per candidate over time, phases
 //! shaded), and prints the summary's table. DIR defaults to `target/routing`.
@@ -20,17 +21,19 @@ use std::path::PathBuf;
 fn main() -> std::io::Result<()> {
     let mut seed = 23u64;
     let mut out = PathBuf::from("target/routing");
+    let mut extra = String::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--seed" => seed = args.next().and_then(|s| s.parse().ok()).unwrap_or(seed),
             "--out" => out = args.next().map_or(out, PathBuf::from),
+            "--set" => extra = args.next().unwrap_or_default().replace("\\n", "\n"),
             // `cargo bench` passes `--bench`; other harness flags mean nothing here.
             _ => {}
         }
     }
     let phases = market::standard();
-    let mut sim = sim::Sim::new(phases.clone(), seed);
+    let mut sim = sim::Sim::new(phases.clone(), seed, extra);
     sim.run();
     let records = &sim.records;
     let seconds: f64 = phases.iter().map(|p| p.seconds).sum();

@@ -178,9 +178,10 @@ pub fn prices(p: &Phase) -> [(f64, f64); 4] {
     out
 }
 
-/// The gateway config of the market: one provider per candidate, route `auto`.
-pub fn config_toml(prices: &[(f64, f64); 4]) -> String {
-    let mut text = String::new();
+/// The gateway config of the market: one provider per candidate, route `auto`, after
+/// `extra` (`[health]` / `[scheduler]` settings to try).
+pub fn config_toml(prices: &[(f64, f64); 4], extra: &str) -> String {
+    let mut text = format!("{extra}\n");
     for (i, name) in NAMES.iter().enumerate() {
         let (input, output) = prices[i];
         text.push_str(&format!(

@@ -92,6 +92,8 @@ struct Pending {
 /// The market, the gateway's state, and the queue of what happens next.
 pub struct Sim {
     t0: Instant,
+    /// Config text ahead of the market's (`--set`).
+    extra: String,
     phases: Vec<Phase>,
     phase: usize,
     rng: Rng,
@@ -121,8 +123,8 @@ fn us(seconds: f64) -> u64 {
 
 impl Sim {
     /// A market at its start, nothing measured.
-    pub fn new(phases: Vec<Phase>, seed: u64) -> Self {
-        let config = Arc::new(market_config(&phases[0]));
+    pub fn new(phases: Vec<Phase>, seed: u64, extra: String) -> Self {
+        let config = Arc::new(market_config(&phases[0], &extra));
         let t0 = Instant::now();
         let mut ids = [(0, 0); 4];
         for (c, name) in NAMES.iter().enumerate() {
@@ -147,6 +149,7 @@ impl Sim {
         let planner = Arc::new(Planner::new(&config));
         let mut sim = Self {
             t0,
+            extra,
             phases,
             phase: 0,
             rng: Rng::new(seed),
@@ -231,7 +234,7 @@ impl Sim {
         let (was, now) = (&self.phases[self.phase], &self.phases[k]);
         if was.repriced != now.repriced {
             // Reconfigure: a new config and planner; weights go back to the file's.
-            self.config = Arc::new(market_config(now));
+            self.config = Arc::new(market_config(now, &self.extra));
             self.planner = Arc::new(Planner::new(&self.config));
             self.weights = WeightTable::from_config(&self.config);
         }
@@ -459,9 +462,13 @@ impl Sim {
     }
 }
 
-fn market_config(phase: &Phase) -> Config {
-    Config::from_toml(&market::config_toml(&market::prices(phase)), None, None)
-        .expect("market config")
+fn market_config(phase: &Phase, extra: &str) -> Config {
+    Config::from_toml(
+        &market::config_toml(&market::prices(phase), extra),
+        None,
+        None,
+    )
+    .expect("market config (check --set)")
 }
 
 fn snapshot_of(

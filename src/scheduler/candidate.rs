@@ -286,11 +286,14 @@ pub(super) struct Clock {
 /// How much one request in flight counts as evidence: its answer is coming, so the
 /// candidate is being measured, but a slow answer must not block re-measuring for long.
 pub const IN_FLIGHT_EVIDENCE: f64 = 0.2;
+/// Half-lives without an answer after which a candidate's estimates count as faded.
+pub const FADED_AFTER_HALF_LIVES: f64 = 2.0;
 /// In-flight requests' mean age times this estimates the whole latency (2 would be
 /// unbiased for evenly spread starts; less keeps on-time noise from counting).
 pub const LATE_FACTOR: f64 = 1.6;
-/// Requests in flight needed before their ages count.
-pub const MIN_LATE_REQUESTS: u32 = 2;
+/// Requests in flight needed before their ages count: a busy candidate's, not a few
+/// probes' (a probe sent while a provider was slow is still late after it recovered).
+pub const MIN_LATE_REQUESTS: u32 = 5;
 
 /// `m`'s expected cost, latency and error rate for `req`, from the decayed estimates
 /// (the window's p90 for hard latency limits).
@@ -335,8 +338,26 @@ pub(super) fn candidate_input(
         error_rate: errors.map_or_else(|| provider.map_or(0.0, |p| p.error_rate), |e| e.0),
         half_open: provider.is_some_and(|p| p.circuit == CircuitState::HalfOpen),
         in_flight: load.requests,
-        evidence: errors.map_or(0.0, |e| e.1) + IN_FLIGHT_EVIDENCE * f64::from(load.requests),
+        evidence: evidence(estimate, errors, age) + IN_FLIGHT_EVIDENCE * f64::from(load.requests),
         overdue: load.requests == 0 && age.is_none_or(|a| a > clock.max_age),
+    }
+}
+
+/// The estimates' weight, or none once nothing fed them for [`FADED_AFTER_HALF_LIVES`]:
+/// a candidate that carried heavy traffic until it was left would otherwise wait for
+/// all that weight to decay before anyone looks at it again.
+fn evidence(
+    estimate: Option<&crate::providers::estimate::Estimate>,
+    errors: Option<(f64, f64)>,
+    age: Option<Duration>,
+) -> f64 {
+    let (Some(e), Some((_, weight)), Some(age)) = (estimate, errors, age) else {
+        return 0.0;
+    };
+    if age > e.half_life.mul_f64(FADED_AFTER_HALF_LIVES) {
+        0.0
+    } else {
+        weight
     }
 }
 

@@ -3,12 +3,14 @@
 //! plus its requests in flight is below [`DUE_EVIDENCE`]) or are older than
 //! `scheduler.max_estimate_age_ms`. A due candidate is probed with the chance that keeps
 //! the expected cost of probing within `scheduler.exploration` of the best score:
-//! `exploration × best / gain`, where the gain is what probing gives up on the scores
-//! the planner sees, with the faded candidate seen optimistically (its latency and
-//! error terms shrunk by `w / (w + 1)` for evidence `w`: what is barely known may be
-//! better than it was). Price is known exactly, so a dear candidate stays dear however
-//! little is known of it, and is probed rarely when price counts; an overdue one is
-//! probed at once, so no estimate grows older than the bound.
+//! `exploration × best / gap`, where the gap is how much worse it scores than the
+//! best on its last estimate. Once nothing is left of its estimates (no answer for two
+//! half-lives, nothing in flight) only its price is known, and the gap is its price
+//! term's: a candidate that may well have recovered is re-measured at once unless its
+//! price alone rules it out, so a dear one is probed rarely when price counts. An
+//! overdue one is probed at once, so no estimate grows older than the bound. The
+//! budget is thus kept on what the planner knows; on candidates it knows nothing of
+//! it spends what their price allows.
 
 use super::score::{CandidateInput, Terms};
 
@@ -25,13 +27,17 @@ pub fn probe_chance(c: &CandidateInput, t: &Terms, best: f64, budget: f64) -> f6
     if c.overdue {
         return 1.0;
     }
-    let w = c.evidence.max(0.0);
-    let seen = t.price + t.penalty + (t.latency + t.errors) * w / (w + 1.0);
-    let gain = seen - best;
-    if gain <= 0.0 {
+    // Nothing left of its estimates (and nothing in flight): only its price is known,
+    // so only its price can make it look worse than the best.
+    let gap = if c.evidence <= 0.0 {
+        t.price + t.penalty - best
+    } else {
+        t.total - best
+    };
+    if gap <= 0.0 {
         1.0
     } else {
-        (budget * best.max(1e-9) / gain).min(1.0)
+        (budget * best.max(1e-9) / gap).min(1.0)
     }
 }
 

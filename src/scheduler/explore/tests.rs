@@ -50,9 +50,9 @@ fn exploration_never_exceeds_its_budget() {
         latency: 0.0,
         errors: 1.0,
     };
-    // Faded estimates everywhere: every other candidate is due.
+    // Fading estimates everywhere: every other candidate is due.
     let inputs = [
-        cand(0.0002, 4800.0, 0.0),
+        cand(0.0002, 4800.0, 0.3),
         cand(0.0011, 2450.0, 0.1),
         cand(0.0060, 1000.0, 0.2),
     ];
@@ -65,7 +65,7 @@ fn exploration_never_exceeds_its_budget() {
         let best = terms.iter().map(|t| t.total).fold(f64::INFINITY, f64::min);
         let spent = expected_cost(&inputs, &terms, budget);
         assert!(
-            spent <= budget * best * 1.001,
+            spent <= budget * best * 1.01, // the draws are a grid of 10 000
             "spent {spent} of a budget {} under {w:?}",
             budget * best
         );
@@ -100,6 +100,10 @@ fn an_overdue_candidate_is_probed_at_once_and_a_dear_one_rarely() {
         chance < 0.001,
         "the dearest model costs 30x the best: {chance}"
     );
+    // Under even weights the same faded candidate may well be the best: probed at once.
+    let terms = scored(&[cheap, dear], Weights::default());
+    let best = terms[0].total.min(terms[1].total);
+    assert_eq!(probe_chance(&dear, &terms[1], best, 0.02), 1.0);
     let overdue = CandidateInput {
         overdue: true,
         ..dear
