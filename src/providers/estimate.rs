@@ -162,8 +162,24 @@ mod tests {
             d.observe(1000.0, t1 + Duration::from_millis(100 * i), H);
         }
         assert!(
-            d.mean < 1200.0,
-            "three half-lives later the change is done: {}",
+            d.mean < 1500.0,
+            "two half-lives later the change is nearly done: {}",
+            d.mean
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shift_of_regime_outweighs_the_history_at_once() {
+        let t0 = Instant::now();
+        let mut d = Decayed::default();
+        for _ in 0..50 {
+            d.observe_latency(8000.0, t0, H);
+        }
+        d.observe_latency(800.0, t0, H);
+        d.observe_latency(800.0, t0, H);
+        assert!(
+            d.mean < 4000.0,
+            "two recovered answers outweigh 50: {}",
             d.mean
         );
     }
