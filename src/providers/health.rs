@@ -79,8 +79,9 @@ pub struct ModelHealth {
 }
 
 impl ModelHealth {
-    /// The scheduler's latency estimate from live data: p90 of whole-request latency,
-    /// or of time to first token for streams, when the window holds enough samples.
+    /// The tail of live latency the scheduler checks hard limits against: p90 of
+    /// whole-request latency, or of time to first token for streams, when the window
+    /// holds enough samples (the score itself uses the decayed mean, `estimate`).
     pub fn live_estimate_ms(&self, stream: bool) -> Option<f64> {
         let p = if stream && self.ttft.count >= MIN_LIVE_SAMPLES {
             &self.ttft
