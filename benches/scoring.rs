@@ -1,15 +1,19 @@
 //! One scheduling decision (resolve, score, rank, explore, fallbacks) over 2, 6 and 20
-//! candidates with live health for every candidate. Target: well under 5 µs at 20.
+//! candidates with live health (window percentiles and decayed estimates) for every
+//! candidate. Target: well under 5 µs at 20.
 
 use std::hint::black_box;
 use std::sync::Arc;
+use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use switchyard::config::Config;
-use switchyard::providers::health::{ModelHealth, ProviderHealth};
+use switchyard::providers::estimate::{Decayed, Estimate};
+use switchyard::providers::health::{Load, ModelHealth, ProviderHealth};
 use switchyard::providers::window::Percentiles;
 use switchyard::scheduler::actor::{Snapshot, WeightTable};
 use switchyard::scheduler::{Draws, PlanRequest, Planner};
+use tokio::time::Instant;
 
 fn config(n: usize) -> Config {
     let mut text = String::new();
@@ -30,6 +34,22 @@ fn config(n: usize) -> Config {
     Config::from_toml(&text, None, None).expect("bench config")
 }
 
+/// Decayed estimates as a busy candidate has them: measured a moment ago.
+fn estimate(latency_ms: f64, error_rate: f64) -> Estimate {
+    let at = Some(Instant::now());
+    let d = |mean| Decayed {
+        mean,
+        weight: 20.0,
+        at,
+    };
+    Estimate {
+        latency_ms: d(latency_ms),
+        ttft_ms: d(latency_ms / 3.0),
+        errors: d(error_rate),
+        half_life: Duration::from_millis(1500),
+    }
+}
+
 fn snapshot(config: &Arc<Config>) -> Snapshot {
     let models = config
         .models
@@ -47,6 +67,7 @@ fn snapshot(config: &Arc<Config>) -> Snapshot {
             errors: i as u64,
             error_rate: i as f64 / 100.0,
             avg_output_tokens: Some(180.0),
+            estimate: estimate(500.0 + i as f64 * 55.0, i as f64 / 100.0),
             ..ModelHealth::default()
         })
         .collect();
@@ -79,7 +100,12 @@ fn bench(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter(|| {
                 let plan = planner
-                    .plan(black_box(&snap), |_| 3, black_box(&req), Draws::random())
+                    .plan(
+                        black_box(&snap),
+                        |_| Load::fresh(3),
+                        black_box(&req),
+                        Draws::random(),
+                    )
                     .expect("plan");
                 black_box(plan.candidates.len())
             })

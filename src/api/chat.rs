@@ -203,11 +203,13 @@ fn plan(
     };
     let snapshot = state.board.load();
     let providers = state.dispatcher.providers();
-    snapshot.planner.plan(
+    let now = tokio::time::Instant::now();
+    snapshot.planner.plan_at(
         &snapshot,
-        |p| providers.in_flight(p),
+        |p| providers.load(p, now),
         &plan_req,
         Draws::random(),
+        now,
     )
 }
 

@@ -155,6 +155,16 @@ fn scheduler(d: &mut Diff, old: &Config, new: &Config) {
         &a.default_output_tokens,
         &b.default_output_tokens,
     );
+    d.live_if(
+        "scheduler.latency_reference_ms",
+        &a.latency_reference_ms,
+        &b.latency_reference_ms,
+    );
+    d.live_if(
+        "scheduler.max_estimate_age_ms",
+        &a.max_estimate_age,
+        &b.max_estimate_age,
+    );
 }
 
 /// The named tables (routes, tiers, keys, tenants) and the route rules: all live.

@@ -27,6 +27,10 @@ pub const DEFAULT_LATENCY_WINDOW_MS: u64 = 60_000;
 /// Default publish interval: the scheduler sees a change within a quarter second,
 /// without one snapshot per request.
 pub const DEFAULT_PUBLISH_INTERVAL_MS: u64 = 250;
+/// Default half-life of the decayed estimates: a slowdown or a recovery outweighs
+/// what came before within about two seconds of traffic, while a second of traffic
+/// at a few requests per second still averages over several answers.
+pub const DEFAULT_ESTIMATE_HALF_LIFE_MS: u64 = 1_500;
 
 /// How provider health is measured.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +42,7 @@ pub struct HealthConfig {
     pub open_cooldown: Duration,
     pub latency_window: Duration,
     pub publish_interval: Duration,
+    pub estimate_half_life: Duration,
 }
 
 /// Checks `[health]`: every duration and count is above zero.
@@ -88,6 +93,11 @@ pub(super) fn validate(h: &RawHealth) -> Result<HealthConfig, ConfigError> {
             "publish_interval_ms",
             h.publish_interval_ms,
             DEFAULT_PUBLISH_INTERVAL_MS,
+        )?,
+        estimate_half_life: ms(
+            "estimate_half_life_ms",
+            h.estimate_half_life_ms,
+            DEFAULT_ESTIMATE_HALF_LIFE_MS,
         )?,
     })
 }

@@ -67,6 +67,8 @@ pub struct RawHealth {
     pub latency_window_ms: Option<u64>,
     /// How often a provider actor publishes its health when it changed. Default 250.
     pub publish_interval_ms: Option<u64>,
+    /// Half-life of the scheduler's decayed latency and error estimates. Default 1500.
+    pub estimate_half_life_ms: Option<u64>,
 }
 
 /// `[scheduler]`.
@@ -75,13 +77,18 @@ pub struct RawHealth {
 pub struct RawScheduler {
     /// Global weights. Default price 0.5, latency 0.5, errors 1.0.
     pub weights: Option<PartialWeights>,
-    /// Share of requests (0..=0.5) sent to a stale candidate to re-measure it. Default 0.05.
+    /// Share of the objective (0..=0.5) spent re-measuring candidates whose estimates
+    /// have faded. Default 0.02.
     pub exploration: Option<f64>,
     /// Scores within this distance of the best are a tie, spread at random. Default 0.02.
     pub tie_band: Option<f64>,
     /// Output tokens expected when the request gives no max_tokens and the model has
     /// no measured average. Default 256.
     pub default_output_tokens: Option<u64>,
+    /// The latency that scores as much as the dearest candidate's price. Default 2000.
+    pub latency_reference_ms: Option<u64>,
+    /// No candidate's estimate grows older than this while exploration is on. Default 30000.
+    pub max_estimate_age_ms: Option<u64>,
 }
 
 /// `[[route_rules]]`: picks a route for requests to `auto`; the first match wins.

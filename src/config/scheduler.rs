@@ -1,13 +1,15 @@
-//! `[scheduler]`: how candidates are scored: the global weights, the share of requests
-//! that re-measure a stale candidate, the band within which scores tie, and the output
+//! `[scheduler]`: how candidates are scored: the global weights, the share of the
+//! objective spent re-measuring faded estimates and the oldest an estimate may grow,
+//! the band within which scores tie, the fixed latency reference, and the output
 //! length assumed when nothing better is known.
 
 use super::raw::RawScheduler;
 use super::{ConfigError, Weights, invalid, weights};
 
-/// Default `exploration`: one request in twenty notices a recovered candidate soon,
-/// and costs little while it is still slow.
-pub const DEFAULT_EXPLORATION: f64 = 0.05;
+/// Default `exploration`: 2 % of the objective may go to re-measuring candidates whose
+/// estimates faded; in steady state the probes cost well under 1 %, because a
+/// candidate is only probed once its estimate has lost its weight.
+pub const DEFAULT_EXPLORATION: f64 = 0.02;
 /// Largest `exploration`: past half, re-measuring would outweigh the scores.
 pub const MAX_EXPLORATION: f64 = 0.5;
 /// Default `tie_band`: score differences this small are noise, and spreading such
@@ -18,6 +20,12 @@ pub const MAX_TIE_BAND: f64 = 1.0;
 /// Default `default_output_tokens`: about a short chat answer, for requests without
 /// `max_tokens` to a model whose answers are not measured yet.
 pub const DEFAULT_OUTPUT_TOKENS: u64 = 256;
+/// Default `latency_reference_ms`: a latency of two seconds weighs as much as the
+/// dearest candidate's price; fixed, so that one candidate slowing down does not make
+/// the others' latencies count for less.
+pub const DEFAULT_LATENCY_REFERENCE_MS: u64 = 2_000;
+/// Default `max_estimate_age_ms`: every candidate is measured at least twice a minute.
+pub const DEFAULT_MAX_ESTIMATE_AGE_MS: u64 = 30_000;
 
 /// How candidates are scored.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +34,8 @@ pub struct SchedulerConfig {
     pub exploration: f64,
     pub tie_band: f64,
     pub default_output_tokens: u64,
+    pub latency_reference_ms: f64,
+    pub max_estimate_age: std::time::Duration,
 }
 
 /// Checks `[scheduler]`.
@@ -50,5 +60,17 @@ pub(super) fn validate(s: &RawScheduler) -> Result<SchedulerConfig, ConfigError>
         exploration,
         tie_band,
         default_output_tokens: s.default_output_tokens.unwrap_or(DEFAULT_OUTPUT_TOKENS),
+        latency_reference_ms: super::positive(
+            "scheduler",
+            "latency_reference_ms",
+            s.latency_reference_ms,
+            DEFAULT_LATENCY_REFERENCE_MS,
+        )? as f64,
+        max_estimate_age: std::time::Duration::from_millis(super::positive(
+            "scheduler",
+            "max_estimate_age_ms",
+            s.max_estimate_age_ms,
+            DEFAULT_MAX_ESTIMATE_AGE_MS,
+        )?),
     })
 }

@@ -17,12 +17,10 @@ use actix::{
 };
 use tokio::time::Instant;
 
-use super::breaker::{Breaker, CircuitState, Transition};
-use super::health::{
-    AttemptOutcome, HealthUpdate, HeartbeatHealth, ModelHealth, ProviderHealth, ProviderShared,
-};
+use super::breaker::Transition;
+use super::health::{AttemptOutcome, HealthUpdate, ProviderShared};
 use super::keys::KeyPool;
-use super::window::{Sample, WINDOWS_KEPT, Window};
+use super::state::ProviderState;
 use crate::config::{HealthConfig, ModelConfig, ProviderConfig};
 use crate::error::{ErrorClass, UpstreamError};
 use crate::upstream::Upstream;
@@ -42,17 +40,9 @@ pub struct Crash;
 /// The provider actor.
 pub struct ProviderActor {
     provider: Arc<ProviderConfig>,
-    /// This provider's models, and one window each (same order).
-    models: Vec<Arc<ModelConfig>>,
-    windows: Vec<Window>,
-    /// All of the provider's outcomes, for its error rate.
-    all: Window,
-    heartbeats: Window,
-    heartbeat_failures: u32,
-    heartbeat_last_ok: Option<bool>,
+    /// Windows, heartbeats, breaker and back-off: everything measured.
+    state: ProviderState,
     heartbeat_running: bool,
-    breaker: Breaker,
-    rate_limited_until: Option<Instant>,
     cfg: HealthConfig,
     restarts: u64,
     broken: bool,
@@ -76,21 +66,10 @@ impl ProviderActor {
         keys: Arc<KeyPool>,
         shared: Arc<ProviderShared>,
     ) -> Self {
-        let now = Instant::now();
         Self {
-            windows: models
-                .iter()
-                .map(|_| Window::new(cfg.latency_window, now))
-                .collect(),
-            all: Window::new(cfg.latency_window, now),
-            heartbeats: Window::new(cfg.latency_window, now),
-            heartbeat_failures: 0,
-            heartbeat_last_ok: None,
+            state: ProviderState::new(&models, cfg.clone(), Instant::now()),
             heartbeat_running: false,
-            breaker: Breaker::new(cfg.failure_threshold, cfg.open_cooldown),
-            rate_limited_until: None,
             provider,
-            models,
             cfg,
             restarts: 0,
             broken: false,
@@ -109,7 +88,7 @@ impl ProviderActor {
                 provider = %self.provider.name,
                 from = ?t.from,
                 to = ?t.to,
-                cause = ?self.breaker.cause(),
+                cause = ?self.state.breaker().cause(),
                 "circuit state changed"
             );
             crate::metrics::record_circuit(&self.provider.name, t.to.as_gauge());
@@ -117,46 +96,7 @@ impl ProviderActor {
     }
 
     fn publish(&mut self) {
-        let now = Instant::now();
-        let span = self.cfg.latency_window;
-        let all = self.all.summary(now, span);
-        let hb = self.heartbeats.summary(now, span);
-        let health = ProviderHealth {
-            circuit: self.breaker.state(),
-            open_cause: (self.breaker.state() != CircuitState::Closed)
-                .then(|| self.breaker.cause()),
-            error_rate: all.error_rate(),
-            recent_requests: all.ok + all.errors,
-            heartbeat: HeartbeatHealth {
-                rtt: hb.latency,
-                last_ok: self.heartbeat_last_ok,
-                consecutive_failures: self.heartbeat_failures,
-            },
-            rate_limited_until: self.rate_limited_until.filter(|t| *t > now),
-            restarts: self.restarts,
-        };
-        let models = self
-            .models
-            .iter()
-            .zip(&self.windows)
-            .map(|(m, w)| {
-                let s = w.summary(now, span);
-                let long = w.summary(now, span * WINDOWS_KEPT);
-                (
-                    m.index,
-                    ModelHealth {
-                        latency: s.latency,
-                        ttft: s.ttft,
-                        latency_long: long.latency,
-                        ok: s.ok,
-                        errors: s.errors,
-                        error_rate: s.error_rate(),
-                        avg_output_tokens: long.avg_output_tokens,
-                        last_sample: w.last_sample(),
-                    },
-                )
-            })
-            .collect();
+        let (health, models) = self.state.health(Instant::now(), self.restarts);
         crate::metrics::record_circuit(&self.provider.name, health.circuit.as_gauge());
         crate::metrics::record_error_rate(&self.provider.name, health.error_rate);
         self.scheduler.do_send(HealthUpdate {
@@ -169,18 +109,9 @@ impl ProviderActor {
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
         self.drain(ctx);
-        let t = self.breaker.poll(Instant::now());
-        if t.is_some() {
-            self.dirty = true;
-        }
+        let (t, changed) = self.state.poll(Instant::now());
+        self.dirty |= changed;
         self.log_transition(t);
-        if self
-            .rate_limited_until
-            .is_some_and(|until| until <= Instant::now())
-        {
-            self.rate_limited_until = None;
-            self.dirty = true;
-        }
         if self.dirty {
             self.publish();
         }
@@ -242,31 +173,12 @@ impl ProviderActor {
 
     fn on_heartbeat(&mut self, ok: bool, rtt: Duration) {
         self.heartbeat_running = false;
-        let now = Instant::now();
         crate::metrics::record_heartbeat(&self.provider.name, ok, rtt);
-        let t = if ok {
-            self.heartbeats.record(
-                now,
-                Sample {
-                    latency: Some(rtt),
-                    ..Sample::default()
-                },
-            );
-            self.heartbeat_failures = 0;
-            self.breaker.on_heartbeat_ok()
-        } else {
-            self.heartbeat_failures += 1;
-            tracing::debug!(provider = %self.provider.name, failures = self.heartbeat_failures, "heartbeat failed");
-            if self.heartbeat_failures >= self.cfg.heartbeat_failure_threshold {
-                self.breaker.on_heartbeats_failed(now)
-            } else {
-                None
-            }
-        };
-        if self.heartbeat_last_ok != Some(ok) || t.is_some() {
-            self.dirty = true;
+        let (t, changed) = self.state.on_heartbeat(ok, rtt, Instant::now());
+        if !ok {
+            tracing::debug!(provider = %self.provider.name, failures = self.state.heartbeat_failures(), "heartbeat failed");
         }
-        self.heartbeat_last_ok = Some(ok);
+        self.dirty |= changed;
         self.log_transition(t);
         if t.is_some() {
             self.publish();
@@ -290,7 +202,7 @@ impl Supervised for ProviderActor {
         self.restarts += 1;
         if self.broken {
             // Rebuild what may be inconsistent; configuration and windows stay.
-            self.breaker = Breaker::new(self.cfg.failure_threshold, self.cfg.open_cooldown);
+            self.state.reset_breaker();
             self.heartbeat_running = false;
             self.broken = false;
         }
@@ -313,56 +225,30 @@ impl ProviderActor {
         self.drained = batch;
         // While the breaker is not closed (or the provider asked for a pause), every
         // outcome matters at once: successes close a half-open circuit.
-        let calm =
-            self.breaker.state() == CircuitState::Closed && self.rate_limited_until.is_none();
-        self.shared.set_urgent(!calm);
+        self.shared.set_urgent(!self.state.calm());
     }
 
     fn record(&mut self, o: AttemptOutcome, ctx: &mut Context<Self>) {
-        let Some(pos) = self.models.iter().position(|m| m.index == o.model) else {
+        if !self.state.serves(o.model) {
             // An outcome for a model this actor does not serve: its state is not what
             // the dispatcher believes. Stop and let the supervisor rebuild it.
             tracing::error!(provider = %self.provider.name, model = o.model, "outcome for an unknown model");
             self.broken = true;
             ctx.stop();
             return;
-        };
-        let now = Instant::now();
-        // The client's own mistakes say nothing about the provider's health.
-        let counts = o.error.is_none_or(|c| !is_client_fault(c));
-        if !counts {
+        }
+        let r = self.state.record(&o, Instant::now());
+        if !r.counted {
             return;
         }
-        let sample = Sample {
-            latency: o.error.is_none().then_some(o.latency),
-            ttft: o.ttft,
-            error: o.error,
-            output_tokens: o.output_tokens,
-        };
-        self.windows[pos].record(now, sample);
-        self.all.record(now, sample);
-        let t = match o.error {
-            None => self.breaker.on_success(),
-            // A 429 is the provider protecting itself, not failing: honour the wait.
-            Some(ErrorClass::RateLimited) => None,
-            Some(_) => self.breaker.on_failure(now),
-        };
-        if let Some(wait) = o.retry_after
-            && matches!(
-                o.error,
-                Some(ErrorClass::RateLimited | ErrorClass::Overloaded)
-            )
-        {
-            let until = now + wait;
-            if self.rate_limited_until.is_none_or(|u| u < until) {
-                self.rate_limited_until = Some(until);
-                tracing::info!(provider = %self.provider.name, wait_ms = wait.as_millis() as u64, "provider asked to back off");
-                self.publish();
-            }
+        if let Some(wait) = r.backoff {
+            tracing::info!(provider = %self.provider.name, wait_ms = wait.as_millis() as u64, "provider asked to back off");
+            self.publish();
         }
         self.dirty = true;
-        if t.is_some() {
-            self.log_transition(t);
+        // A failure moves the estimates the scheduler leaves a provider by: at once.
+        if r.transition.is_some() || o.error.is_some() {
+            self.log_transition(r.transition);
             self.publish();
         }
     }
@@ -374,17 +260,6 @@ impl Handler<DrainOutcomes> for ProviderActor {
     fn handle(&mut self, _: DrainOutcomes, ctx: &mut Context<Self>) {
         self.drain(ctx);
     }
-}
-
-/// Errors caused by the request, not the provider.
-fn is_client_fault(c: ErrorClass) -> bool {
-    matches!(
-        c,
-        ErrorClass::InvalidRequest
-            | ErrorClass::ContextLength
-            | ErrorClass::NotFound
-            | ErrorClass::ContentFilter
-    )
 }
 
 impl Handler<Crash> for ProviderActor {

@@ -1,14 +1,15 @@
 //! Health as provider actors publish it and the scheduler reads it: plain values,
 //! copied into one immutable snapshot per change.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::Serialize;
 use tokio::time::Instant;
 
 use super::breaker::{CircuitState, OpenCause};
+use super::estimate::Estimate;
 use super::window::Percentiles;
 use crate::error::ErrorClass;
 
@@ -73,11 +74,14 @@ pub struct ModelHealth {
     /// When the last outcome was recorded.
     #[serde(skip)]
     pub last_sample: Option<Instant>,
+    /// The decayed estimates the scheduler scores from.
+    pub estimate: Estimate,
 }
 
 impl ModelHealth {
-    /// The scheduler's latency estimate from live data: p90 of whole-request latency,
-    /// or of time to first token for streams, when the window holds enough samples.
+    /// The tail of live latency the scheduler checks hard limits against: p90 of
+    /// whole-request latency, or of time to first token for streams, when the window
+    /// holds enough samples (the score itself uses the decayed mean, `estimate`).
     pub fn live_estimate_ms(&self, stream: bool) -> Option<f64> {
         let p = if stream && self.ttft.count >= MIN_LIVE_SAMPLES {
             &self.ttft
@@ -100,6 +104,8 @@ impl ModelHealth {
 #[derive(Debug, Default)]
 pub struct ProviderShared {
     in_flight: AtomicU32,
+    /// The start times of the requests in flight, summed (µs since [`epoch`]).
+    started_us_sum: AtomicU64,
     outcomes: Mutex<Vec<AttemptOutcome>>,
     /// Set by the actor while its breaker is not closed or it is told to back off.
     urgent: AtomicBool,
@@ -136,20 +142,64 @@ impl ProviderShared {
         self.in_flight.load(Ordering::Relaxed)
     }
 
+    /// Requests in progress and how long they have been running, as of `now`.
+    pub fn load(&self, now: Instant) -> Load {
+        let requests = self.in_flight();
+        let sum = self.started_us_sum.load(Ordering::Relaxed) as f64;
+        // The two counters are read apart: a request beginning or ending in between
+        // skews the sum for this one reading, so it is kept within sane bounds.
+        let age_us = f64::from(requests) * micros_since_epoch(now) as f64 - sum;
+        Load {
+            requests,
+            age_ms_sum: (age_us / 1000.0).clamp(0.0, f64::from(requests) * 3_600_000.0),
+        }
+    }
+
     /// Counts a request until the guard drops.
     pub fn begin(self: &std::sync::Arc<Self>) -> InFlight {
+        let started = micros_since_epoch(Instant::now());
+        self.started_us_sum.fetch_add(started, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlight(self.clone())
+        InFlight(self.clone(), started)
     }
 }
 
-/// Decrements the in-flight count when dropped.
+/// Requests in flight to one provider.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Load {
+    pub requests: u32,
+    /// The requests' ages summed, ms.
+    pub age_ms_sum: f64,
+}
+
+impl Load {
+    /// `requests` in flight, just begun.
+    pub fn fresh(requests: u32) -> Self {
+        Self {
+            requests,
+            age_ms_sum: 0.0,
+        }
+    }
+}
+
+/// The process's reference instant for in-flight start times.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn micros_since_epoch(t: Instant) -> u64 {
+    t.saturating_duration_since(epoch()).as_micros() as u64
+}
+
+/// Decrements the in-flight count (and its start-time sum) when dropped.
 #[derive(Debug)]
-pub struct InFlight(std::sync::Arc<ProviderShared>);
+pub struct InFlight(std::sync::Arc<ProviderShared>, u64);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.started_us_sum.fetch_sub(self.1, Ordering::Relaxed);
     }
 }
 

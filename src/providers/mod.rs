@@ -6,10 +6,12 @@
 
 pub mod actor;
 pub mod breaker;
+pub mod estimate;
 pub mod health;
 pub mod keys;
 pub mod limiter;
 pub mod ratelimit_headers;
+pub mod state;
 pub mod window;
 
 use std::sync::Arc;
@@ -91,6 +93,13 @@ impl Providers {
     /// Requests in flight at provider `index`.
     pub fn in_flight(&self, index: usize) -> u32 {
         self.handles.get(index).map_or(0, |h| h.shared.in_flight())
+    }
+
+    /// Requests in progress to provider `index` and their ages, as of `now`.
+    pub fn load(&self, index: usize, now: tokio::time::Instant) -> health::Load {
+        self.handles
+            .get(index)
+            .map_or_else(health::Load::default, |h| h.shared.load(now))
     }
 
     /// Re-reads every provider's key sources (environment variables, files) and swaps

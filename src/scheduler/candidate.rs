@@ -7,6 +7,7 @@
 //! words the error when every candidate is left out.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -16,7 +17,7 @@ use super::score::{CandidateInput, LatencySource};
 use crate::config::ModelConfig;
 use crate::error::GatewayError;
 use crate::providers::breaker::CircuitState;
-use crate::providers::health::MIN_LIVE_SAMPLES;
+use crate::providers::health::Load;
 
 /// Why a candidate was left out of a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,16 +85,17 @@ pub(super) struct Assessor<'a, F> {
     in_flight: &'a F,
     /// The expected answer length when the request sets no `max_tokens`.
     learned_output: f64,
-    now: Instant,
+    clock: Clock,
 }
 
-impl<'a, F: Fn(usize) -> u32> Assessor<'a, F> {
+impl<'a, F: Fn(usize) -> Load> Assessor<'a, F> {
     pub(super) fn new(
         snap: &'a Snapshot,
         req: &'a PlanRequest<'a>,
         in_flight: &'a F,
         candidates: &'a [Arc<ModelConfig>],
         default_output_tokens: u64,
+        clock: Clock,
     ) -> Self {
         Self {
             snap,
@@ -101,16 +103,23 @@ impl<'a, F: Fn(usize) -> u32> Assessor<'a, F> {
             candidates,
             in_flight,
             learned_output: learned_output(snap, candidates, default_output_tokens),
-            now: Instant::now(),
+            clock,
         }
     }
 
     /// `m`'s expected cost and latency, and why it is left out, if it is.
     pub(super) fn assess(&self, m: &ModelConfig) -> (CandidateInput, Option<Exclusion>) {
         let load = (self.in_flight)(m.provider.index);
-        let input = candidate_input(self.snap, m, load, self.req, self.learned_output);
-        let excluded =
-            health_exclusion(self.snap, m, load, self.now).or_else(|| over_limit(&input, self.req));
+        let input = candidate_input(
+            self.snap,
+            m,
+            load,
+            self.req,
+            self.learned_output,
+            self.clock,
+        );
+        let excluded = health_exclusion(self.snap, m, load.requests, self.clock.now)
+            .or_else(|| over_limit(&input, self.req));
         (input, excluded)
     }
 
@@ -154,7 +163,16 @@ impl<'a, F: Fn(usize) -> u32> Assessor<'a, F> {
         let inputs: Vec<CandidateInput> = self
             .candidates
             .iter()
-            .map(|m| candidate_input(snap, m, 0, req, self.learned_output))
+            .map(|m| {
+                candidate_input(
+                    snap,
+                    m,
+                    Load::default(),
+                    req,
+                    self.learned_output,
+                    self.clock,
+                )
+            })
             .collect();
         let cheapest = inputs
             .iter()
@@ -162,7 +180,7 @@ impl<'a, F: Fn(usize) -> u32> Assessor<'a, F> {
             .fold(f64::INFINITY, f64::min);
         let fastest = inputs
             .iter()
-            .map(|c| c.latency_ms)
+            .map(|c| c.slo_latency_ms)
             .fold(f64::INFINITY, f64::min);
         let mut parts = Vec::new();
         if let Some(max) = req.max_cost_usd {
@@ -195,7 +213,7 @@ impl<'a, F: Fn(usize) -> u32> Assessor<'a, F> {
             .filter_map(|m| {
                 let p = self.snap.providers.get(m.provider.index)?;
                 p.rate_limited_until
-                    .map(|t| t.saturating_duration_since(self.now))
+                    .map(|t| t.saturating_duration_since(self.clock.now))
             })
             .min();
         GatewayError::Unavailable {
@@ -232,7 +250,7 @@ fn over_limit(c: &CandidateInput, req: &PlanRequest<'_>) -> Option<Exclusion> {
     if req.max_cost_usd.is_some_and(|max| c.cost_usd > max) {
         return Some(Exclusion::OverMaxCost);
     }
-    if req.max_latency_ms.is_some_and(|max| c.latency_ms > max) {
+    if req.max_latency_ms.is_some_and(|max| c.slo_latency_ms > max) {
         return Some(Exclusion::OverMaxLatency);
     }
     None
@@ -257,41 +275,103 @@ pub(super) fn learned_output(
     }
 }
 
-/// `m`'s expected cost, latency and error rate for `req`.
+/// What is known of candidates as of one moment.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Clock {
+    pub(super) now: Instant,
+    /// `scheduler.max_estimate_age`.
+    pub(super) max_age: Duration,
+}
+
+/// How much one request in flight counts as evidence: its answer is coming, so the
+/// candidate is being measured, but a slow answer must not block re-measuring for long.
+pub const IN_FLIGHT_EVIDENCE: f64 = 0.2;
+/// Half-lives without an answer after which a candidate's estimates count as faded.
+pub const FADED_AFTER_HALF_LIVES: f64 = 2.0;
+/// In-flight requests' mean age times this estimates the whole latency (2 would be
+/// unbiased for evenly spread starts; less keeps on-time noise from counting).
+pub const LATE_FACTOR: f64 = 1.6;
+/// Requests in flight needed before their ages count: a busy candidate's, not a few
+/// probes' (a probe sent while a provider was slow is still late after it recovered).
+pub const MIN_LATE_REQUESTS: u32 = 5;
+
+/// `m`'s expected cost, latency and error rate for `req`, from the decayed estimates
+/// (the window's p90 for hard latency limits).
 pub(super) fn candidate_input(
     snap: &Snapshot,
     m: &ModelConfig,
-    in_flight: u32,
+    load: Load,
     req: &PlanRequest<'_>,
     learned_output: f64,
+    clock: Clock,
 ) -> CandidateInput {
     let health = snap.models.get(m.index);
     let provider = snap.providers.get(m.provider.index);
     let output_tokens = req.max_output_tokens.map_or(learned_output, f64::from);
     let cost_usd =
         (req.input_tokens as f64 * m.prices.input + output_tokens * m.prices.output) / 1e6;
-    let (latency_ms, latency_source) = match health.and_then(|h| h.live_estimate_ms(req.stream)) {
-        Some(ms) => (ms, LatencySource::Live),
-        // No recent traffic: the prior stands for generation time, the heartbeat
-        // round trip adds what the network costs today.
-        None => match provider.filter(|p| p.heartbeat.rtt.count > 0) {
-            Some(p) => (
-                m.prior_latency_ms + p.heartbeat.rtt.p50,
-                LatencySource::Heartbeat,
-            ),
-            None => (m.prior_latency_ms, LatencySource::Prior),
-        },
-    };
-    let error_rate = match health {
-        Some(h) if h.ok + h.errors >= MIN_LIVE_SAMPLES => h.error_rate,
-        _ => provider.map_or(0.0, |p| p.error_rate),
-    };
+    let estimate = health.map(|h| &h.estimate);
+    let (latency_ms, latency_source) =
+        match estimate.and_then(|e| e.latency_at(req.stream, clock.now)) {
+            Some((ms, _)) => (ms * lateness(estimate, load), LatencySource::Live),
+            // Nothing measured: the prior stands for generation time, the heartbeat
+            // round trip adds what the network costs today.
+            None => match provider.filter(|p| p.heartbeat.rtt.count > 0) {
+                Some(p) => (
+                    m.prior_latency_ms + p.heartbeat.rtt.p50,
+                    LatencySource::Heartbeat,
+                ),
+                None => (m.prior_latency_ms, LatencySource::Prior),
+            },
+        };
+    let errors = estimate.and_then(|e| e.errors_at(clock.now));
+    let age = estimate
+        .and_then(|e| e.last_update())
+        .map(|t| clock.now.saturating_duration_since(t));
     CandidateInput {
         cost_usd,
         latency_ms,
         latency_source,
-        error_rate,
+        slo_latency_ms: health
+            .and_then(|h| h.live_estimate_ms(req.stream))
+            .unwrap_or(latency_ms),
+        error_rate: errors.map_or_else(|| provider.map_or(0.0, |p| p.error_rate), |e| e.0),
         half_open: provider.is_some_and(|p| p.circuit == CircuitState::HalfOpen),
-        in_flight,
+        in_flight: load.requests,
+        evidence: evidence(estimate, errors, age) + IN_FLIGHT_EVIDENCE * f64::from(load.requests),
+        overdue: load.requests == 0 && age.is_none_or(|a| a > clock.max_age),
     }
+}
+
+/// The estimates' weight, or none once nothing fed them for [`FADED_AFTER_HALF_LIVES`]:
+/// a candidate that carried heavy traffic until it was left would otherwise wait for
+/// all that weight to decay before anyone looks at it again.
+fn evidence(
+    estimate: Option<&crate::providers::estimate::Estimate>,
+    errors: Option<(f64, f64)>,
+    age: Option<Duration>,
+) -> f64 {
+    let (Some(e), Some((_, weight)), Some(age)) = (estimate, errors, age) else {
+        return 0.0;
+    };
+    if age > e.half_life.mul_f64(FADED_AFTER_HALF_LIVES) {
+        0.0
+    } else {
+        weight
+    }
+}
+
+/// How much later than the estimate the requests in flight are running: with requests
+/// started evenly over the last latency, their mean age is half of it, so
+/// `LATE_FACTOR × mean age` above the estimated whole latency means the provider has
+/// slowed, seen before any slow answer is back. 1 when they are on time.
+fn lateness(estimate: Option<&crate::providers::estimate::Estimate>, load: Load) -> f64 {
+    let Some(whole) = estimate.map(|e| e.latency_ms.mean).filter(|m| *m > 0.0) else {
+        return 1.0;
+    };
+    if load.requests < MIN_LATE_REQUESTS {
+        return 1.0;
+    }
+    let late = LATE_FACTOR * load.age_ms_sum / f64::from(load.requests);
+    (late / whole).max(1.0)
 }

@@ -20,6 +20,8 @@ pub struct Explanation {
     pub weights: Weights,
     pub input_tokens: u64,
     pub output_tokens_default: u64,
+    /// The fixed latency the latency term divides by.
+    pub latency_reference_ms: f64,
     pub explored: bool,
     pub candidates: Vec<Explained>,
 }
@@ -33,8 +35,11 @@ pub struct Explained {
     pub rank: Option<usize>,
     pub fallback: bool,
     pub expected_cost_usd: f64,
+    /// The decayed mean the score uses (time to first token for streams).
     pub expected_latency_ms: f64,
     pub latency_source: LatencySource,
+    /// The weight of the estimates plus requests in flight (see `scheduler::explore`).
+    pub evidence: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub terms: Option<Terms>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -56,6 +61,7 @@ pub(super) fn explain_entry(
         expected_cost_usd: c.cost_usd,
         expected_latency_ms: c.latency_ms,
         latency_source: c.latency_source,
+        evidence: c.evidence,
         terms: None,
         excluded,
     }

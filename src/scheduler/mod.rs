@@ -10,6 +10,7 @@
 pub mod actor;
 pub mod candidate;
 pub mod explain;
+pub mod explore;
 pub mod plan;
 pub mod sample;
 pub mod score;

@@ -10,14 +10,17 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use tokio::time::Instant;
+
 use super::actor::Snapshot;
-use super::candidate::{self, Assessor, Excluded, Exclusion};
+use super::candidate::{self, Assessor, Clock, Excluded, Exclusion};
 pub use super::explain::{Decision, Explained, Explanation};
 use super::explain::{DecisionLog, explain_entry};
-use super::score::{self, CandidateInput, LatencySource, Terms};
+use super::score::{self, CandidateInput, Terms};
 use crate::config::weights::{PartialWeights, Weights};
 use crate::config::{Config, ModelConfig, RouteRule, SchedulerConfig};
 use crate::error::GatewayError;
+use crate::providers::health::Load;
 
 /// What the planner needs to know about a request.
 #[derive(Debug, Clone, Default)]
@@ -214,18 +217,31 @@ impl Planner {
             .map(|r| r.route.as_str())
     }
 
-    /// Plans a request. `in_flight(provider index)` reads live load.
+    /// Plans a request now. `in_flight(provider index)` reads live load.
     pub fn plan(
         &self,
         snap: &Snapshot,
-        in_flight: impl Fn(usize) -> u32,
+        in_flight: impl Fn(usize) -> Load,
         req: &PlanRequest<'_>,
         draws: Draws,
+    ) -> Result<Plan, GatewayError> {
+        self.plan_at(snap, in_flight, req, draws, Instant::now())
+    }
+
+    /// Plans a request as of `now` (back-offs end and estimates age against it; the
+    /// routing benchmark passes its virtual clock).
+    pub fn plan_at(
+        &self,
+        snap: &Snapshot,
+        in_flight: impl Fn(usize) -> Load,
+        req: &PlanRequest<'_>,
+        draws: Draws,
+        now: Instant,
     ) -> Result<Plan, GatewayError> {
         let pool = match self.resolve(req)? {
             Target::Pool(pool) => pool,
             // Pinned to one provider: no fallbacks.
-            Target::Pinned(m) => return self.plan_pinned(snap, m, &in_flight, req),
+            Target::Pinned(m) => return self.plan_pinned(snap, m, &in_flight, req, now),
         };
         let weights = snap
             .weights
@@ -236,6 +252,7 @@ impl Planner {
             &in_flight,
             pool.candidates,
             self.settings.default_output_tokens,
+            self.clock(now),
         );
         let mut ranked = self.rank(&assessor, &weights, draws);
         let plan = with_fallbacks(&assessor, &pool, &mut ranked);
@@ -306,7 +323,7 @@ impl Planner {
 
     /// Assesses the pool's candidates, scores the eligible ones and orders them best
     /// first (ties spread by the pick draw, then a little exploration).
-    fn rank<F: Fn(usize) -> u32>(
+    fn rank<F: Fn(usize) -> Load>(
         &self,
         assessor: &Assessor<'_, F>,
         weights: &Weights,
@@ -331,10 +348,12 @@ impl Planner {
             }
         }
         let mut terms = Vec::with_capacity(inputs.len());
-        score::score(&inputs, weights, &mut terms);
+        let reference = self.settings.latency_reference_ms;
+        score::score(&inputs, weights, reference, &mut terms);
         let mut order = Vec::with_capacity(inputs.len());
         score::rank(&terms, self.settings.tie_band, draws.pick, &mut order);
-        let explored = self.explore(&inputs, &mut order, draws);
+        let budget = self.settings.exploration;
+        let explored = super::explore::explore(&inputs, &terms, &mut order, budget, draws.explore);
         Ranked {
             eligible,
             terms,
@@ -385,6 +404,7 @@ impl Planner {
             weights,
             input_tokens: req.input_tokens,
             output_tokens_default: self.settings.default_output_tokens,
+            latency_reference_ms: self.settings.latency_reference_ms,
             explored,
             candidates: explained,
         }
@@ -394,8 +414,9 @@ impl Planner {
         &self,
         snap: &Snapshot,
         m: &Arc<ModelConfig>,
-        in_flight: &impl Fn(usize) -> u32,
+        in_flight: &impl Fn(usize) -> Load,
         req: &PlanRequest<'_>,
+        now: Instant,
     ) -> Result<Plan, GatewayError> {
         let one = std::slice::from_ref(m);
         let assessor = Assessor::new(
@@ -404,6 +425,7 @@ impl Planner {
             in_flight,
             one,
             self.settings.default_output_tokens,
+            self.clock(now),
         );
         let (input, excluded) = assessor.assess(m);
         if let Some(why) = excluded {
@@ -419,6 +441,7 @@ impl Planner {
                 weights: snap.weights.resolve(req.tier, None, &req.weights),
                 input_tokens: req.input_tokens,
                 output_tokens_default: self.settings.default_output_tokens,
+                latency_reference_ms: self.settings.latency_reference_ms,
                 explored: false,
                 candidates: vec![e],
             }
@@ -430,24 +453,11 @@ impl Planner {
         })
     }
 
-    /// With probability `exploration`, puts a stale candidate (no live latency) first,
-    /// or any other candidate when none is stale, so every candidate stays measured.
-    fn explore(&self, inputs: &[CandidateInput], order: &mut [usize], draws: Draws) -> bool {
-        if order.len() < 2 || draws.explore >= self.settings.exploration {
-            return false;
+    fn clock(&self, now: Instant) -> Clock {
+        Clock {
+            now,
+            max_age: self.settings.max_estimate_age,
         }
-        // Re-use the explore draw, rescaled, to choose among the targets.
-        let u = (draws.explore / self.settings.exploration).clamp(0.0, 0.999_999);
-        let stale: Vec<usize> = (0..order.len())
-            .filter(|&pos| inputs[order[pos]].latency_source != LatencySource::Live)
-            .collect();
-        let pos = if stale.is_empty() {
-            1 + ((u * (order.len() - 1) as f64) as usize).min(order.len() - 2)
-        } else {
-            stale[((u * stale.len() as f64) as usize).min(stale.len() - 1)]
-        };
-        order[..=pos].rotate_right(1);
-        true
     }
 
     /// Scores every model under the global weights for a typical request (admin view).
@@ -494,19 +504,25 @@ impl Planner {
         weights: &Weights,
     ) -> Vec<(Terms, CandidateInput)> {
         let learned = candidate::learned_output(snap, models, self.settings.default_output_tokens);
+        let clock = self.clock(Instant::now());
         let inputs: Vec<CandidateInput> = models
             .iter()
-            .map(|m| candidate::candidate_input(snap, m, 0, req, learned))
+            .map(|m| candidate::candidate_input(snap, m, Load::default(), req, learned, clock))
             .collect();
         let mut terms = Vec::new();
-        score::score(&inputs, weights, &mut terms);
+        score::score(
+            &inputs,
+            weights,
+            self.settings.latency_reference_ms,
+            &mut terms,
+        );
         terms.into_iter().zip(inputs).collect()
     }
 }
 
 /// The ranked candidates, then every fallback that is neither in the plan already nor
 /// excluded (an excluded fallback is explained but does not count for the error).
-fn with_fallbacks<F: Fn(usize) -> u32>(
+fn with_fallbacks<F: Fn(usize) -> Load>(
     assessor: &Assessor<'_, F>,
     pool: &Pool<'_>,
     ranked: &mut Ranked,

@@ -3,15 +3,17 @@
 //! Each eligible candidate gets
 //!
 //! ```text
-//! score = w_price   * cost / max_cost          (expected USD, normalised over the candidates)
-//!       + w_latency * latency / max_latency    (expected ms, floored at 50, normalised)
-//!       + w_errors  * error_rate               (0..1 over the latency window)
-//!       + penalty                              (0.25 half-open, + up to 0.2 for load)
+//! score = w_price   * cost / max_cost        (expected USD, normalised over the candidates)
+//!       + w_latency * latency / reference    (decayed mean ms, floored at 50, fixed reference)
+//!       + w_errors  * error_rate             (decayed, 0..1)
+//!       + penalty                            (0.25 half-open)
 //! ```
 //!
-//! Normalising by the largest value keeps both terms in 0..1 whatever the units, keeps
-//! near-equal candidates near-equal, and makes weights read as shares: with price 0.7
-//! and latency 0.3, a candidate at half the cost of another gains 0.35 on it.
+//! The price term is normalised by the dearest candidate, the latency term by a fixed
+//! reference (`scheduler.latency_reference_ms`), so that one candidate slowing down
+//! does not make every other latency count for less; with price 0.7 and latency 0.3, a
+//! candidate at half the cost of another gains 0.35 on it, one a reference faster 0.3.
+//! Load is not a term: queueing shows in the decayed latency within a half-life.
 //! docs/scheduling.md works an example through.
 
 use serde::Serialize;
@@ -25,16 +27,12 @@ pub const LATENCY_FLOOR_MS: f64 = 50.0;
 
 /// Penalty of a half-open circuit: it may probe, but healthy peers go first.
 pub const HALF_OPEN_PENALTY: f64 = 0.25;
-/// Penalty at full load (`LOAD_SCALE` requests in flight); linear below it.
-pub const MAX_LOAD_PENALTY: f64 = 0.2;
-/// In-flight requests counted as full load for the penalty.
-pub const LOAD_SCALE: f64 = 100.0;
 
 /// Where a latency estimate came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LatencySource {
-    /// p90 of recent requests (time to first token for streams).
+    /// The decayed mean of measured requests (time to first token for streams).
     Live,
     /// No recent requests: the heartbeat round trip.
     Heartbeat,
@@ -46,11 +44,19 @@ pub enum LatencySource {
 #[derive(Debug, Clone, Copy)]
 pub struct CandidateInput {
     pub cost_usd: f64,
+    /// The expected latency the score uses (a mean).
     pub latency_ms: f64,
     pub latency_source: LatencySource,
+    /// The latency hard limits are checked against: the window's p90 when measured.
+    pub slo_latency_ms: f64,
     pub error_rate: f64,
     pub half_open: bool,
     pub in_flight: u32,
+    /// How much is known: the estimates' decayed weight, plus a share per request in
+    /// flight (whose answer is about to add to it).
+    pub evidence: f64,
+    /// Nothing measured within `scheduler.max_estimate_age_ms`, nothing in flight.
+    pub overdue: bool,
 }
 
 /// The terms of one candidate's score.
@@ -63,20 +69,17 @@ pub struct Terms {
     pub total: f64,
 }
 
-/// Scores every input into `out` (same order).
-pub fn score(inputs: &[CandidateInput], w: &Weights, out: &mut Vec<Terms>) {
+/// Scores every input into `out` (same order); `reference_ms` is the latency that
+/// weighs as much as the dearest candidate's price.
+pub fn score(inputs: &[CandidateInput], w: &Weights, reference_ms: f64, out: &mut Vec<Terms>) {
     out.clear();
     let max_cost = inputs.iter().map(|c| c.cost_usd).fold(0.0, f64::max);
-    let max_latency = inputs
-        .iter()
-        .map(|c| c.latency_ms.max(LATENCY_FLOOR_MS))
-        .fold(0.0, f64::max);
+    let reference = reference_ms.max(LATENCY_FLOOR_MS);
     for c in inputs {
         let price = w.price * ratio(c.cost_usd, max_cost);
-        let latency = w.latency * ratio(c.latency_ms.max(LATENCY_FLOOR_MS), max_latency);
+        let latency = w.latency * c.latency_ms.max(LATENCY_FLOOR_MS) / reference;
         let errors = w.errors * c.error_rate.clamp(0.0, 1.0);
-        let load = (f64::from(c.in_flight) / LOAD_SCALE).min(1.0) * MAX_LOAD_PENALTY;
-        let penalty = load + if c.half_open { HALF_OPEN_PENALTY } else { 0.0 };
+        let penalty = if c.half_open { HALF_OPEN_PENALTY } else { 0.0 };
         out.push(Terms {
             price,
             latency,
@@ -119,15 +122,18 @@ mod tests {
             cost_usd: cost,
             latency_ms: latency,
             latency_source: LatencySource::Live,
+            slo_latency_ms: latency,
             error_rate: 0.0,
             half_open: false,
             in_flight: 0,
+            evidence: 10.0,
+            overdue: false,
         }
     }
 
     fn best(inputs: &[CandidateInput], w: Weights) -> usize {
         let mut t = Vec::new();
-        score(inputs, &w, &mut t);
+        score(inputs, &w, 1000.0, &mut t);
         let mut o = Vec::new();
         rank(&t, 0.0, 0.0, &mut o);
         o[0]
@@ -147,7 +153,7 @@ mod tests {
 
     #[test]
     fn worked_example_from_the_docs() {
-        let c = [cand(0.0004, 1200.0), cand(0.0040, 400.0)];
+        let c = [cand(0.00019, 1200.0), cand(0.0025, 400.0)];
         let mut t = Vec::new();
         score(
             &c,
@@ -156,10 +162,11 @@ mod tests {
                 latency: 0.3,
                 errors: 1.0,
             },
+            2000.0,
             &mut t,
         );
-        assert!((t[0].total - (0.7 * 0.1 + 0.3 * 1.0)).abs() < 1e-9);
-        assert!((t[1].total - (0.7 * 1.0 + 0.3 * (400.0 / 1200.0))).abs() < 1e-9);
+        assert!((t[0].total - (0.7 * 0.076 + 0.3 * 0.6)).abs() < 1e-9);
+        assert!((t[1].total - (0.7 * 1.0 + 0.3 * 0.2)).abs() < 1e-9);
     }
 
     #[test]
@@ -182,6 +189,7 @@ mod tests {
             score(
                 &[cand(0.01, 500.0), cand(0.01 + x * 0.001, 500.0 + x)],
                 &w,
+                2000.0,
                 &mut t,
             );
             assert!(t[1].total >= t[0].total);
