@@ -136,7 +136,12 @@ async fn sighup_reloads_the_config_file_with_the_admin_reloads_rules() {
     })
     .await;
     assert_eq!(global_price(&client, &gw.url).await, Some(0.5));
-    // The start-up summary says what runs and where the ledger is.
+    // The start-up summary says what runs and where the ledger is (the log is written
+    // by a flusher thread: wait for the line rather than race it).
+    until("the start-up summary is logged", || async {
+        !logged(&gw.log, "usage ledger: ").is_empty()
+    })
+    .await;
     let ledger = logged(&gw.log, "usage ledger: ");
     assert!(
         ledger[0]["fields"]["message"]
