@@ -409,32 +409,8 @@ async fn without_a_cluster_section_the_gateway_is_embedded() {
 async fn a_weights_change_on_one_replica_reaches_the_others() {
     let mock = start_mock().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let prefix = prefix("weights");
-    let replicas: Vec<Replica> = (1..=2)
-        .map(|n| {
-            spawn_replica(&write_config(
-                dir.path(),
-                n,
-                &mock.host(),
-                &redis_url(),
-                &prefix,
-            ))
-        })
-        .collect();
+    let replicas = two_replicas(dir.path(), &mock, "weights").await;
     let client = reqwest::Client::new();
-    // Both subscribed: each lists the other.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while admin_cluster(&client, &replicas[1].url).await["replicas"]
-        .as_array()
-        .map_or(0, Vec::len)
-        < 2
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the replicas never saw each other"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let put = client
         .put(format!("{}/admin/weights", replicas[0].url))
@@ -465,6 +441,29 @@ async fn a_weights_change_on_one_replica_reaches_the_others() {
     eprintln!("weights reached replica 2 in {:?}", changed.elapsed());
 }
 
+/// Two replicas under the test's own key prefix, started and subscribed: each lists
+/// the other in `/admin/cluster`.
+async fn two_replicas(dir: &Path, mock: &MockServer, test: &str) -> Vec<Replica> {
+    let prefix = prefix(test);
+    let replicas: Vec<Replica> = (1..=2)
+        .map(|n| spawn_replica(&write_config(dir, n, &mock.host(), &redis_url(), &prefix)))
+        .collect();
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while admin_cluster(&client, &replicas[1].url).await["replicas"]
+        .as_array()
+        .map_or(0, Vec::len)
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the replicas never saw each other"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    replicas
+}
+
 /// Sets knobs of the simulated `limited` provider.
 async fn mock_patch(client: &reqwest::Client, mock: &MockServer, knobs: Value) {
     let resp = client
@@ -480,31 +479,8 @@ async fn mock_patch(client: &reqwest::Client, mock: &MockServer, knobs: Value) {
 async fn a_provider_that_asks_one_replica_to_wait_gets_no_traffic_from_the_others() {
     let mock = start_mock().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let prefix = prefix("backoff");
-    let replicas: Vec<Replica> = (1..=2)
-        .map(|n| {
-            spawn_replica(&write_config(
-                dir.path(),
-                n,
-                &mock.host(),
-                &redis_url(),
-                &prefix,
-            ))
-        })
-        .collect();
+    let replicas = two_replicas(dir.path(), &mock, "backoff").await;
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while admin_cluster(&client, &replicas[1].url).await["replicas"]
-        .as_array()
-        .map_or(0, Vec::len)
-        < 2
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the replicas never saw each other"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     // Both answer normally first.
     for (i, r) in replicas.iter().enumerate() {
         assert_eq!(chat(&client, &r.url, i as u64).await, 200);

@@ -163,41 +163,6 @@ async fn a_strict_provider_is_not_sent_what_it_would_refuse() {
     assert_eq!(status, 200, "{body}");
 }
 
-/// Rough parse cost of a realistic body (`cargo test --release --test params -- --ignored
-/// --nocapture parse_cost`): checks that collecting unknown keys did not slow parsing.
-#[test]
-#[ignore = "a timing probe, run by hand"]
-fn parse_cost() {
-    let turn = "word ".repeat(200);
-    let messages: Vec<_> = (0..200)
-        .map(|i| json!({"role": if i % 2 == 0 {"user"} else {"assistant"}, "content": turn}))
-        .collect();
-    let body = serde_json::to_vec(&json!({
-        "model": "gpt-4o", "messages": messages, "temperature": 0.5, "max_tokens": 100,
-        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"a": {"type": "string"}}}}}],
-    }))
-    .unwrap();
-    let runs = 2000;
-    let start = std::time::Instant::now();
-    for _ in 0..runs {
-        std::hint::black_box(switchyard::canonical::request::parse_request(&body).unwrap());
-    }
-    let per = start.elapsed() / runs;
-    eprintln!("parse_request: {} bytes in {per:?}", body.len());
-    let small = serde_json::to_vec(&json!({
-        "model": "gpt-4o", "messages": [{"role": "user", "content": "Hello there"}],
-        "temperature": 0.5, "max_tokens": 100, "stream": true,
-    }))
-    .unwrap();
-    let runs = 200_000;
-    let start = std::time::Instant::now();
-    for _ in 0..runs {
-        std::hint::black_box(switchyard::canonical::request::parse_request(&small).unwrap());
-    }
-    let per = start.elapsed() / runs;
-    eprintln!("parse_request: {} bytes in {per:?}", small.len());
-}
-
 /// The tokens' text in a `logprobs` object, joined.
 fn logprob_text(logprobs: &Value) -> String {
     logprobs["content"]

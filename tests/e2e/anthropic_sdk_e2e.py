@@ -12,10 +12,11 @@ Prints one line per check and a final `N passed, M failed`; exits 1 on any failu
 
 import argparse
 import sys
-import traceback
 
 import anthropic
 from anthropic import Anthropic
+
+from runner import run
 
 # A Claude model, then one model of every other provider of the demo.
 MODELS = [
@@ -261,19 +262,7 @@ def main():
     cases = [(f"{model}: {name}", fn, (client, model)) for model in MODELS for name, fn in CHECKS]
     cases.append(("bad key: AuthenticationError", bad_key, (args.base_url,)))
     cases.append(("unknown model: NotFoundError", unknown_model, (client,)))
-    passed = failed = 0
-    for label, fn, fn_args in cases:
-        try:
-            fn(*fn_args)
-        except Exception as e:  # noqa: BLE001 - every failure is reported, then counted
-            failed += 1
-            print(f"FAIL {label}: {type(e).__name__}: {e}")
-            traceback.print_exc(limit=2, file=sys.stderr)
-        else:
-            passed += 1
-            print(f"ok   {label}")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return run(cases)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,11 @@ Prints one line per check and `N passed, M failed`; exits 1 on any failure.
 
 import argparse
 import sys
-import traceback
 
 import pydantic
 from langchain_openai import ChatOpenAI
+
+from runner import run
 
 MODELS = [
     "gpt-4o-mini",
@@ -66,21 +67,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base-url", required=True, help="the gateway's /v1 URL")
     args = parser.parse_args()
-    passed = failed = 0
-    for model in MODELS:
-        for name, fn in CHECKS:
-            label = f"{model}: {name}"
-            try:
-                fn(args.base_url, model)
-            except Exception as e:  # noqa: BLE001 - every failure is reported, then counted
-                failed += 1
-                print(f"FAIL {label}: {type(e).__name__}: {e}")
-                traceback.print_exc(limit=2, file=sys.stderr)
-            else:
-                passed += 1
-                print(f"ok   {label}")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    cases = [(f"{model}: {name}", fn, (args.base_url, model)) for model in MODELS for name, fn in CHECKS]
+    return run(cases)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,12 @@ Prints one line per check and a final `N passed, M failed`; exits 1 on any failu
 import argparse
 import json
 import sys
-import traceback
 
 import openai
 import pydantic
 from openai import OpenAI
+
+from runner import run
 
 # One model per provider of the demo: all six pass the identical checks.
 MODELS = [
@@ -208,19 +209,7 @@ def main():
 
     cases = [(f"{model}: {name}", fn, (client, model)) for model in MODELS for name, fn in CHECKS]
     cases.append(("unknown model: NotFoundError", unknown_model, (client,)))
-    passed = failed = 0
-    for label, fn, fn_args in cases:
-        try:
-            fn(*fn_args)
-        except Exception as e:  # noqa: BLE001 - every failure is reported, then counted
-            failed += 1
-            print(f"FAIL {label}: {type(e).__name__}: {e}")
-            traceback.print_exc(limit=2, file=sys.stderr)
-        else:
-            passed += 1
-            print(f"ok   {label}")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return run(cases)
 
 
 if __name__ == "__main__":
